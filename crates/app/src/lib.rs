@@ -1,1 +1,97 @@
-//! placeholder
+//! The use cases of tsunagu: create, read, update, patch, delete, search, history, transaction and
+//! batch Bundles, and the Patient compartment. This crate is the only caller of `store`; binaries only
+//! construct a backend and hand it to [`App::new`].
+//!
+//! Every write goes through one path ([`App::prepare_write`]): the body is checked against the URL,
+//! validated against the official R4 definitions, indexed by the official search parameters, and
+//! assigned to the Patient compartments it belongs to, before the store sees it.
+
+mod bundle;
+mod error;
+mod history;
+mod references;
+mod resources;
+mod query;
+mod settings;
+
+use std::sync::Arc;
+
+use ::search::Registry;
+use store::Store;
+
+pub use crate::bundle::{BundleEntryResult, BundleKind, BundleOutcome, parse_etag};
+pub use crate::error::AppError;
+pub use crate::history::{HistoryOutcome, HistoryRequest};
+pub use crate::resources::{Preconditions, WriteResult};
+pub use crate::query::{SearchInput, SearchOutcome};
+pub use crate::settings::Settings;
+pub use ::search::{SearchError, Summary};
+pub use store::{
+    HistoryEntry, HistoryMethod, HistoryScope, PageCursor, SearchPage, StoredResource, Timestamp,
+};
+
+/// The façade every entry point (HTTP handlers, CLI commands) calls.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    registry: &'static Registry,
+    settings: Arc<Settings>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Builds the façade over a store chosen by the binary.
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        App { store, registry: Registry::r4(), settings: Arc::new(settings) }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The search parameter registry (for the CapabilityStatement).
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Whether the store answers, for readiness probes.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store does not answer.
+    pub async fn ping(&self) -> Result<(), AppError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Resource types that currently hold data, for export.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Internal`.
+    pub async fn resource_types_in_use(&self) -> Result<Vec<String>, AppError> {
+        Ok(self.store.resource_types().await?)
+    }
+
+    /// One chunk of the current resources of a type, for export. `after` is the position returned
+    /// with the previous chunk.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Internal`.
+    pub async fn export_chunk(
+        &self,
+        resource_type: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<StoredResource>, Option<i64>), AppError> {
+        Ok(self.store.scan(resource_type, after, limit).await?)
+    }
+}
+
+/// A fresh server-assigned logical id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

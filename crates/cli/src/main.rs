@@ -1,2 +1,171 @@
-//! placeholder
-fn main() {}
+//! `tsunagu`: serves the FHIR API (`serve`) and runs the admin commands that work on the store
+//! directly (`import`, `export`, `migrate`). Configuration is parsed and validated here, once, and
+//! passed down as typed settings.
+
+mod demo;
+mod import;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use store::{Store, SystemClock};
+
+#[derive(Debug, Parser)]
+#[command(name = "tsunagu", version, about = "Electronic medical record information sharing service (FHIR R4)")]
+struct Cli {
+    /// Where the data lives: `sqlite://PATH` (the embedded default).
+    #[arg(long, global = true, env = "TSUNAGU_DATABASE", default_value = "sqlite://data/tsunagu.db")]
+    database: String,
+    /// Log format.
+    #[arg(long, global = true, env = "TSUNAGU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the FHIR API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TSUNAGU_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Load the demo population when the store is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Largest accepted request body in bytes.
+        #[arg(long, env = "TSUNAGU_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Public base URL of the FHIR API, for links (default: from the request's Host header).
+        #[arg(long, env = "TSUNAGU_BASE_URL")]
+        base_url: Option<String>,
+    },
+    /// Load Bundles (JSON) and NDJSON files or directories into the store.
+    Import {
+        /// Files or directories (searched recursively for .json and .ndjson).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Resources per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Write every current resource as NDJSON, one file per type.
+    Export {
+        /// Output directory.
+        #[arg(long, default_value = "export")]
+        out: PathBuf,
+        /// Only these resource types (default: every type that holds data).
+        #[arg(long = "type")]
+        types: Vec<String>,
+    },
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let store = open_store(&cli.database)?;
+    let app = app::App::new(store, app::Settings::default());
+    match cli.command {
+        Command::Serve { listen, demo, max_body_bytes, base_url } => {
+            if demo {
+                demo::load_if_empty(&app).await?;
+            }
+            let settings = server::ServerSettings { max_body_bytes, base_url };
+            let state = server::AppState::new(app, settings);
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(address = %listener.local_addr()?, "tsunagu is serving FHIR R4 at /fhir");
+            server::run(listener, state, shutdown_signal()).await?;
+            tracing::info!("stopped");
+        }
+        Command::Import { paths, batch } => import::run(&app, &paths, batch).await?,
+        Command::Export { out, types } => export(&app, &out, types).await?,
+        Command::Migrate => tracing::info!("the schema is up to date"),
+    }
+    Ok(())
+}
+
+/// Opens the backend named by the URL scheme.
+fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = store_sqlite::SqliteStore::open(std::path::Path::new(path), store_sqlite::SqliteOptions::default(), Arc::new(SystemClock))
+            .with_context(|| format!("cannot open the SQLite store at {path}"))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("this build has no PostgreSQL backend yet; use a sqlite:// URL");
+    }
+    bail!("unknown database URL scheme; expected sqlite://PATH")
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn export(app: &app::App, out: &std::path::Path, types: Vec<String>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let types = if types.is_empty() { app.resource_types_in_use().await? } else { types };
+    let mut total = 0usize;
+    for resource_type in types {
+        let path = out.join(format!("{resource_type}.ndjson"));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+        let mut after = None;
+        let mut count = 0usize;
+        loop {
+            let (chunk, next) = app.export_chunk(&resource_type, after, 1000).await?;
+            for resource in &chunk {
+                file.write_all(resource.json.as_bytes())?;
+                file.write_all(b"\n")?;
+            }
+            count += chunk.len();
+            match next {
+                Some(position) if !chunk.is_empty() => after = Some(position),
+                _ => break,
+            }
+        }
+        file.flush()?;
+        println!("{resource_type}: {count} resources -> {}", path.display());
+        total += count;
+    }
+    println!("exported {total} resources");
+    Ok(())
+}

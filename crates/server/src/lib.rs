@@ -1,1 +1,96 @@
-//! placeholder
+//! The HTTP face of tsunagu: the FHIR REST API under `/fhir` (in [`api`]), health and metrics
+//! endpoints, and the request middleware (request id, trace span, metrics). The only crate that
+//! knows axum and HTTP.
+//!
+//! [`router`] builds the whole service from an [`AppState`]; [`run`] serves it on a listener until a
+//! shutdown future resolves, finishing in-flight requests first.
+
+pub mod api;
+mod error;
+mod metrics;
+mod middleware;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+
+pub use crate::error::{ApiError, ErrorCause};
+pub use crate::metrics::Metrics;
+
+/// HTTP-level settings, validated once in `main`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest accepted request body in bytes (413 beyond it).
+    pub max_body_bytes: usize,
+    /// The public base URL of the FHIR API (e.g. `https://tsunagu.example.jp/fhir`). When `None`,
+    /// links are built from the request's `Host` header and `http`.
+    pub base_url: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { max_body_bytes: 10 * 1024 * 1024, base_url: None }
+    }
+}
+
+/// Everything a handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub app: app::App,
+    pub settings: Arc<ServerSettings>,
+    pub metrics: Arc<Metrics>,
+    /// The CapabilityStatement, built once.
+    pub capability: Arc<str>,
+}
+
+impl AppState {
+    /// Builds the state and the CapabilityStatement.
+    pub fn new(app: app::App, settings: ServerSettings) -> Self {
+        let capability = api::capability::capability_statement(&app).to_string().into();
+        AppState { app, settings: Arc::new(settings), metrics: Arc::new(Metrics::default()), capability }
+    }
+}
+
+/// The whole service: `/fhir/...`, `/healthz`, `/readyz`, `/metrics`, and `/`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/fhir", api::routes())
+        .route("/", get(home))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.app.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+async fn home() -> Html<&'static str> {
+    Html(include_str!("ui/home.html"))
+}

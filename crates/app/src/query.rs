@@ -1,0 +1,100 @@
+//! Search use cases: type, system and compartment searches, and the condition searches behind
+//! conditional create, update and delete.
+
+use ::search::{ParsedSearch, SearchRequest};
+use fhir::{Issue, IssueCode};
+use store::{SearchPage, SearchQuery, TotalMode};
+
+use crate::resources::check_type;
+use crate::{App, AppError};
+
+/// A search as the caller received it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchInput {
+    /// `[T]` for `GET [T]`, empty for a system search.
+    pub types: Vec<String>,
+    /// The Patient id for `Patient/[id]/*`, `Patient/[id]/[T]` and `$everything`.
+    pub compartment: Option<String>,
+    /// Decoded query (or form) pairs in order.
+    pub params: Vec<(String, String)>,
+    /// `Prefer: handling=strict`.
+    pub strict: bool,
+}
+
+/// A page of results together with what the parser understood of the request.
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    pub page: SearchPage,
+    pub parsed: ParsedSearch,
+}
+
+impl App {
+    /// Runs a search.
+    ///
+    /// # Errors
+    /// `Invalid` for malformed parameters (and unknown ones under strict handling), `Unavailable`.
+    pub async fn search(&self, input: &SearchInput) -> Result<SearchOutcome, AppError> {
+        for resource_type in &input.types {
+            check_type(resource_type)?;
+        }
+        let parsed = self.parse_search(input)?;
+        let page = self.store.search(&parsed.query).await?;
+        Ok(SearchOutcome { page, parsed })
+    }
+
+    /// Parses a search against the official parameters.
+    fn parse_search(&self, input: &SearchInput) -> Result<ParsedSearch, AppError> {
+        let request = SearchRequest {
+            types: &input.types,
+            compartment: input.compartment.clone(),
+            params: &input.params,
+            strict: input.strict,
+            default_count: self.settings.default_count,
+            max_count: self.settings.max_count,
+        };
+        self.registry.parse(&request).map_err(|errors| {
+            AppError::Invalid(
+                errors
+                    .into_iter()
+                    .map(|error| Issue::error(IssueCode::Invalid, Some(error.param), error.message))
+                    .collect(),
+            )
+        })
+    }
+
+    /// The strict query behind a conditional operation on `resource_type`.
+    pub(crate) fn condition_query(
+        &self,
+        resource_type: &str,
+        params: &[(String, String)],
+    ) -> Result<SearchQuery, AppError> {
+        check_type(resource_type)?;
+        if params.is_empty() {
+            return Err(AppError::invalid(
+                IssueCode::Required,
+                None,
+                "a conditional operation needs at least one search parameter",
+            ));
+        }
+        let input = SearchInput {
+            types: vec![resource_type.to_owned()],
+            compartment: None,
+            params: params.to_vec(),
+            strict: true,
+        };
+        Ok(self.parse_search(&input)?.query)
+    }
+
+    /// Ids of up to `limit` current matches of a condition query.
+    pub(crate) async fn match_ids(&self, query: &SearchQuery, limit: u32) -> Result<Vec<String>, AppError> {
+        let mut query = query.clone();
+        query.count = limit;
+        query.total = TotalMode::None;
+        query.cursor = None;
+        query.sort.clear();
+        query.includes.clear();
+        query.revincludes.clear();
+        let page = self.store.search(&query).await?;
+        Ok(page.matches.into_iter().map(|resource| resource.id).collect())
+    }
+}

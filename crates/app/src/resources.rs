@@ -1,0 +1,327 @@
+//! Instance-level use cases: create, read, vread, update, patch, delete, and their conditional forms.
+
+use fhir::IssueCode;
+use serde_json::{Map, Value};
+use store::{ResourceWrite, StoredResource, WriteOp, WriteOutcome};
+
+use crate::{App, AppError, new_id};
+
+/// Version preconditions a client may attach to a write.
+#[derive(Debug, Clone, Default)]
+pub struct Preconditions {
+    /// `If-Match: W/"n"`: the current version must be `n`.
+    pub if_match: Option<u64>,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    /// The resource as stored (for a conditional create that matched: the existing one).
+    pub resource: StoredResource,
+    /// True when a new resource came into being (201), false for an update or a matched
+    /// conditional create (200).
+    pub created: bool,
+}
+
+impl App {
+    /// `POST [type]`: creates a resource with a server-assigned id. With `if_none_exist` (the
+    /// `If-None-Exist` header or the query of `POST [type]?params`), an existing single match is
+    /// returned instead, and more than one match fails.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed resource, `PreconditionFailed` for several matches, `Unavailable`.
+    pub async fn create(
+        &self,
+        resource_type: &str,
+        body: Value,
+        if_none_exist: Option<&[(String, String)]>,
+    ) -> Result<WriteResult, AppError> {
+        let if_none_exist = match if_none_exist {
+            Some(params) => {
+                let query = self.condition_query(resource_type, params)?;
+                let matches = self.match_ids(&query, 2).await?;
+                match matches.len() {
+                    0 => Some(Box::new(query)),
+                    1 => {
+                        let existing = self.read(resource_type, &matches[0]).await?;
+                        return Ok(WriteResult { resource: existing, created: false });
+                    }
+                    _ => return Err(multiple_matches()),
+                }
+            }
+            None => None,
+        };
+        let write = self.prepare_write(resource_type, &new_id(), body)?;
+        let outcome = self.write_one(WriteOp::Create { write, if_none_exist }).await?;
+        write_result(outcome)
+    }
+
+    /// `GET [type]/[id]`: the current version.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gone` when deleted, `Unavailable`.
+    pub async fn read(&self, resource_type: &str, id: &str) -> Result<StoredResource, AppError> {
+        check_type(resource_type)?;
+        match self.store.read(resource_type, id).await? {
+            None => Err(AppError::NotFound),
+            Some(resource) if resource.deleted => {
+                Err(AppError::Gone { version: resource.version, last_updated: resource.last_updated })
+            }
+            Some(resource) => Ok(resource),
+        }
+    }
+
+    /// `GET [type]/[id]/_history/[vid]`: one version.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gone` for the version written by a delete, `Unavailable`.
+    pub async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<StoredResource, AppError> {
+        check_type(resource_type)?;
+        match self.store.vread(resource_type, id, version).await? {
+            None => Err(AppError::NotFound),
+            Some(resource) if resource.deleted => {
+                Err(AppError::Gone { version: resource.version, last_updated: resource.last_updated })
+            }
+            Some(resource) => Ok(resource),
+        }
+    }
+
+    /// `PUT [type]/[id]`: replaces the resource, or creates it with the client's id.
+    ///
+    /// # Errors
+    /// `Invalid` (including a body id that differs from the URL), `PreconditionFailed`, `Unavailable`.
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteResult, AppError> {
+        match body.get("id") {
+            Some(Value::String(body_id)) if body_id == id => {}
+            Some(_) => {
+                return Err(AppError::invalid(
+                    IssueCode::Invalid,
+                    Some(format!("{resource_type}.id")),
+                    "the resource id does not match the id in the URL",
+                ));
+            }
+            None => {
+                return Err(AppError::invalid(
+                    IssueCode::Required,
+                    Some(format!("{resource_type}.id")),
+                    "an update needs the resource id in the body, equal to the id in the URL",
+                ));
+            }
+        }
+        let write = self.prepare_write(resource_type, id, body)?;
+        let outcome = self.write_one(WriteOp::Update { write, if_match: preconditions.if_match }).await?;
+        write_result(outcome)
+    }
+
+    /// `PUT [type]?params`: updates the single match, creates when there is none (with the body's id
+    /// if it has one, else a new id), fails on several.
+    ///
+    /// # Errors
+    /// `PreconditionFailed` for several matches, as [`App::update`] otherwise.
+    pub async fn conditional_update(
+        &self,
+        resource_type: &str,
+        params: &[(String, String)],
+        mut body: Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteResult, AppError> {
+        let query = self.condition_query(resource_type, params)?;
+        let matches = self.match_ids(&query, 2).await?;
+        let id = match matches.as_slice() {
+            [] => body.get("id").and_then(Value::as_str).map_or_else(new_id, str::to_owned),
+            [only] => only.clone(),
+            _ => return Err(multiple_matches()),
+        };
+        if let Some(body_id) = body.get("id").and_then(Value::as_str)
+            && body_id != id
+        {
+            return Err(AppError::invalid(
+                IssueCode::Invalid,
+                Some(format!("{resource_type}.id")),
+                "the resource id does not match the resource found by the condition",
+            ));
+        }
+        if let Value::Object(object) = &mut body {
+            object.insert("id".into(), Value::String(id.clone()));
+        }
+        self.update(resource_type, &id, body, preconditions).await
+    }
+
+    /// `PATCH [type]/[id]` with a JSON Patch document. The patch applies to the current version and
+    /// the result is written only if nobody changed the resource meanwhile.
+    ///
+    /// # Errors
+    /// `NotFound`/`Gone`, `Invalid` for a bad patch or a patched resource that is no longer valid,
+    /// `PreconditionFailed`, `Unavailable`.
+    pub async fn patch(
+        &self,
+        resource_type: &str,
+        id: &str,
+        patch: &Value,
+        preconditions: &Preconditions,
+    ) -> Result<WriteResult, AppError> {
+        let current = self.read(resource_type, id).await?;
+        if let Some(expected) = preconditions.if_match
+            && expected != current.version
+        {
+            return Err(AppError::PreconditionFailed(format!(
+                "version {expected} was expected but the current version is {}",
+                current.version
+            )));
+        }
+        let mut body = fhir::parse_json(current.json.as_bytes()).map_err(|issue| AppError::Internal(issue.diagnostics.into()))?;
+        fhir::patch::apply(&mut body, patch).map_err(|issue| AppError::Invalid(vec![issue]))?;
+        if body.get("resourceType").and_then(Value::as_str) != Some(resource_type)
+            || body.get("id").and_then(Value::as_str) != Some(id)
+        {
+            return Err(AppError::invalid(
+                IssueCode::Invalid,
+                None,
+                "a patch may not change the resource type or id",
+            ));
+        }
+        let write = self.prepare_write(resource_type, id, body)?;
+        let outcome = self.write_one(WriteOp::Update { write, if_match: Some(current.version) }).await?;
+        write_result(outcome)
+    }
+
+    /// `DELETE [type]/[id]`: soft delete. Returns the deleted version, or `None` when there was
+    /// nothing to delete (which is still a success).
+    ///
+    /// # Errors
+    /// `PreconditionFailed`, `Unavailable`.
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        preconditions: &Preconditions,
+    ) -> Result<Option<u64>, AppError> {
+        check_type(resource_type)?;
+        let op = WriteOp::Delete {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            if_match: preconditions.if_match,
+        };
+        match self.write_one(op).await? {
+            WriteOutcome::Deleted { version, .. } => Ok(Some(version)),
+            _ => Ok(None),
+        }
+    }
+
+    /// `DELETE [type]?params`: deletes the single match (none is a success; several fail).
+    ///
+    /// # Errors
+    /// `PreconditionFailed` for several matches, `Unavailable`.
+    pub async fn conditional_delete(
+        &self,
+        resource_type: &str,
+        params: &[(String, String)],
+    ) -> Result<Option<u64>, AppError> {
+        let query = self.condition_query(resource_type, params)?;
+        let matches = self.match_ids(&query, 2).await?;
+        match matches.as_slice() {
+            [] => Ok(None),
+            [only] => self.delete(resource_type, only, &Preconditions::default()).await,
+            _ => Err(multiple_matches()),
+        }
+    }
+
+    /// Checks a body against its URL and the R4 definitions, then indexes it. The single gate every
+    /// write passes (single interactions and Bundle entries alike).
+    ///
+    /// # Errors
+    /// `Invalid` with one issue per problem, each naming its element.
+    pub(crate) fn prepare_write(&self, resource_type: &str, id: &str, body: Value) -> Result<ResourceWrite, AppError> {
+        check_type(resource_type)?;
+        let Value::Object(object) = body else {
+            return Err(AppError::invalid(IssueCode::Structure, None, "the body must be a JSON object"));
+        };
+        match object.get("resourceType").and_then(Value::as_str) {
+            Some(found) if found == resource_type => {}
+            Some(_) => {
+                return Err(AppError::invalid(
+                    IssueCode::Invalid,
+                    Some("resourceType".into()),
+                    format!("the body's resourceType does not match the URL type {resource_type}"),
+                ));
+            }
+            None => {
+                return Err(AppError::invalid(
+                    IssueCode::Required,
+                    Some("resourceType".into()),
+                    "the body has no resourceType",
+                ));
+            }
+        }
+        let body = Value::Object(canonical_order(object, id));
+        let issues: Vec<_> = fhir::validate_resource(&body)
+            .into_iter()
+            .filter(|issue| matches!(issue.severity, fhir::Severity::Error | fhir::Severity::Fatal))
+            .collect();
+        if !issues.is_empty() {
+            return Err(AppError::Invalid(issues));
+        }
+        let index = self.registry.extract(resource_type, &body);
+        let compartments = self.registry.compartments(resource_type, id, &index);
+        Ok(ResourceWrite { resource_type: resource_type.to_owned(), id: id.to_owned(), body, index, compartments })
+    }
+
+    /// Runs one write operation as its own transaction.
+    async fn write_one(&self, op: WriteOp) -> Result<WriteOutcome, AppError> {
+        let mut outcomes = self.store.write(vec![op]).await?;
+        outcomes.pop().ok_or_else(|| AppError::Internal("the store returned no outcome".into()))
+    }
+}
+
+/// Rejects resource types R4 does not define.
+pub(crate) fn check_type(resource_type: &str) -> Result<(), AppError> {
+    if fhir::is_resource_type(resource_type) {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            IssueCode::NotSupported,
+            None,
+            format!("{resource_type} is not an R4 resource type"),
+        ))
+    }
+}
+
+/// `resourceType`, `id`, `meta` first, then the rest in the client's order. Drops the client's
+/// `meta.versionId` and `meta.lastUpdated`: the store stamps its own.
+fn canonical_order(mut object: Map<String, Value>, id: &str) -> Map<String, Value> {
+    let mut ordered = Map::with_capacity(object.len() + 2);
+    if let Some(resource_type) = object.shift_remove("resourceType") {
+        ordered.insert("resourceType".into(), resource_type);
+    }
+    object.shift_remove("id");
+    ordered.insert("id".into(), Value::String(id.to_owned()));
+    if let Some(Value::Object(mut meta)) = object.shift_remove("meta") {
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
+        ordered.insert("meta".into(), Value::Object(meta));
+    }
+    ordered.extend(object);
+    ordered
+}
+
+pub(crate) fn multiple_matches() -> AppError {
+    AppError::PreconditionFailed("the condition matches more than one resource".into())
+}
+
+pub(crate) fn write_result(outcome: WriteOutcome) -> Result<WriteResult, AppError> {
+    match outcome {
+        WriteOutcome::Created(resource) => Ok(WriteResult { resource, created: true }),
+        WriteOutcome::Updated(resource) | WriteOutcome::Existing(resource) => {
+            Ok(WriteResult { resource, created: false })
+        }
+        WriteOutcome::Deleted { .. } | WriteOutcome::NotFound => {
+            Err(AppError::Internal("the store answered a create or update with a delete outcome".into()))
+        }
+    }
+}

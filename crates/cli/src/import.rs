@@ -1,0 +1,170 @@
+//! `tsunagu import`: loads FHIR JSON files (a resource, or a Bundle of any type) and NDJSON files,
+//! streaming, in transactions of `batch` resources. A chunk whose transaction fails is retried as a
+//! batch so that one bad resource costs only itself; failures are counted and reported, never
+//! printed with their content.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use app::{App, AppError, BundleEntryResult};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+/// Totals of one import run.
+#[derive(Debug, Default)]
+struct Summary {
+    files: usize,
+    imported: usize,
+    failed: usize,
+}
+
+pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::Result<()> {
+    let batch = batch.max(1);
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, true, &mut files)?;
+    }
+    let total_bytes: u64 = files.iter().filter_map(|file| std::fs::metadata(file).ok()).map(|meta| meta.len()).sum();
+    let progress = ProgressBar::new(total_bytes);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut pending: Vec<Value> = Vec::with_capacity(batch);
+    for file in &files {
+        summary.files += 1;
+        let is_ndjson = file.extension().is_some_and(|ext| ext == "ndjson");
+        if is_ndjson {
+            let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+            for line in reader.lines() {
+                let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+                progress.inc(line.len() as u64 + 1);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match fhir::parse_json(line.as_bytes()) {
+                    Ok(resource) => pending.push(resource),
+                    Err(_) => summary.failed += 1,
+                }
+                if pending.len() >= batch {
+                    flush(app, &mut pending, &mut summary).await?;
+                    progress.set_message(format!("{} imported, {} failed", summary.imported, summary.failed));
+                }
+            }
+        } else {
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            progress.inc(bytes.len() as u64);
+            let Ok(value) = fhir::parse_json(&bytes) else {
+                summary.failed += 1;
+                continue;
+            };
+            let bundle_type = (value.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+                .then(|| value.get("type").and_then(Value::as_str).unwrap_or_default().to_owned());
+            match bundle_type.as_deref() {
+                Some("transaction" | "batch") => {
+                    flush(app, &mut pending, &mut summary).await?;
+                    match app.process_bundle(value).await {
+                        Ok(outcome) => tally(&outcome.entries, &mut summary),
+                        Err(AppError::Unavailable(error)) => return Err(error).context("the store is unavailable"),
+                        Err(_) => summary.failed += 1,
+                    }
+                }
+                Some("collection" | "searchset" | "history") => {
+                    if let Some(Value::Array(entries)) = value.get("entry") {
+                        for resource in entries.iter().filter_map(|entry| entry.get("resource")) {
+                            pending.push(resource.clone());
+                            if pending.len() >= batch {
+                                flush(app, &mut pending, &mut summary).await?;
+                            }
+                        }
+                    }
+                }
+                _ => pending.push(value),
+            }
+            if pending.len() >= batch {
+                flush(app, &mut pending, &mut summary).await?;
+            }
+            progress.set_message(format!("{} imported, {} failed", summary.imported, summary.failed));
+        }
+    }
+    flush(app, &mut pending, &mut summary).await?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} resources from {} files in {seconds:.1} s ({:.0} resources/s); {} failed",
+        summary.imported,
+        summary.files,
+        summary.imported as f64 / seconds.max(0.001),
+        summary.failed
+    );
+    Ok(())
+}
+
+/// Writes the pending resources in one transaction; on failure, one by one as a batch.
+async fn flush(app: &App, pending: &mut Vec<Value>, summary: &mut Summary) -> anyhow::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let resources = std::mem::take(pending);
+    let count = resources.len();
+    match app.process_bundle(bundle_of("transaction", &resources)).await {
+        Ok(_) => summary.imported += count,
+        Err(AppError::Unavailable(error)) => return Err(error).context("the store is unavailable"),
+        Err(_) => {
+            let outcome = app.process_bundle(bundle_of("batch", &resources)).await.context("a batch import failed")?;
+            tally(&outcome.entries, summary);
+        }
+    }
+    Ok(())
+}
+
+fn tally(entries: &[BundleEntryResult], summary: &mut Summary) {
+    for entry in entries {
+        match entry {
+            BundleEntryResult::Failed(_) => summary.failed += 1,
+            _ => summary.imported += 1,
+        }
+    }
+}
+
+/// A transaction or batch that PUTs resources with an id and POSTs those without.
+fn bundle_of(kind: &str, resources: &[Value]) -> Value {
+    let entries: Vec<Value> = resources
+        .iter()
+        .map(|resource| {
+            let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or("Unknown");
+            let request = match resource.get("id").and_then(Value::as_str) {
+                Some(id) => json!({"method": "PUT", "url": format!("{resource_type}/{id}")}),
+                None => json!({"method": "POST", "url": resource_type}),
+            };
+            json!({"resource": resource, "request": request})
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": kind, "entry": entries})
+}
+
+/// Files to import under `path`. Inside directories only `.json` and `.ndjson` files count;
+/// a file named on the command line counts whatever its extension.
+fn collect_files(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        children.sort();
+        for child in children {
+            collect_files(&child, false, files)?;
+        }
+    } else if path.extension().is_some_and(|ext| ext == "json" || ext == "ndjson") {
+        files.push(path.to_owned());
+    } else if named && path.exists() {
+        files.push(path.to_owned());
+    } else if named {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    Ok(())
+}
