@@ -1,0 +1,162 @@
+//! Opening connections with the settings every connection of the store needs, and the reader pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use store::StoreError;
+use tokio::sync::Semaphore;
+
+use crate::error::Result;
+
+/// Settings read back from the write connection after opening, for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 2 is `FULL`.
+    pub synchronous: i64,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+}
+
+/// Which end of the store a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Writer,
+    Reader,
+}
+
+/// Per-connection tuning shared by both roles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    pub(crate) busy_timeout: std::time::Duration,
+    pub(crate) cache_kib: u32,
+}
+
+/// How many prepared statements each connection keeps. Search SQL varies with the query's shape
+/// (not its values), so a few hundred shapes cover a server's traffic.
+const STATEMENT_CACHE: usize = 256;
+
+/// Opens a connection to `path` configured for `role`.
+pub(crate) fn open(path: &Path, role: Role, tuning: Tuning) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if role == Role::Writer {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    connection.busy_timeout(tuning.busy_timeout)?;
+    connection.pragma_update(None, "cache_size", -i64::from(tuning.cache_kib))?;
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
+    match role {
+        Role::Writer => {
+            // WAL is a property of the database file; setting it once is enough, but it is
+            // idempotent and cheap. It must happen outside a transaction.
+            let mode: String =
+                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::unavailable(format!(
+                    "SQLite refused WAL mode (journal_mode is {mode})"
+                ))
+                .into());
+            }
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.pragma_update(None, "foreign_keys", true)?;
+            // Keep the WAL file from staying huge after a bulk import.
+            connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+            // Bound the work of `PRAGMA optimize` (the writer runs it now and then).
+            connection.pragma_update(None, "analysis_limit", 400)?;
+        }
+        Role::Reader => {
+            connection.pragma_update(None, "foreign_keys", true)?;
+            connection.pragma_update(None, "query_only", true)?;
+        }
+    }
+    Ok(connection)
+}
+
+/// Reads back the settings that matter for durability and integrity.
+pub(crate) fn settings(connection: &Connection) -> Result<ConnectionSettings> {
+    let pragma_text = |name: &str| -> rusqlite::Result<String> {
+        connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+    };
+    let pragma_int = |name: &str| -> rusqlite::Result<i64> {
+        connection.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+    };
+    Ok(ConnectionSettings {
+        journal_mode: pragma_text("journal_mode")?,
+        synchronous: pragma_int("synchronous")?,
+        foreign_keys: pragma_int("foreign_keys")? == 1,
+        busy_timeout_ms: pragma_int("busy_timeout")?,
+    })
+}
+
+/// A fixed number of read-only connections used from `spawn_blocking`.
+///
+/// Invariant: at most `permits` connections are in use at once; an idle connection sits in `idle`.
+/// A connection lost to a panicking task is replaced by opening a new one on demand.
+pub(crate) struct Readers {
+    path: PathBuf,
+    tuning: Tuning,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    /// Opens `count` reader connections (at least one).
+    pub(crate) fn open(path: &Path, count: usize, tuning: Tuning) -> Result<Self> {
+        let count = count.max(1);
+        let idle = (0..count)
+            .map(|_| open(path, Role::Reader, tuning))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Readers {
+            path: path.to_owned(),
+            tuning,
+            idle: Mutex::new(idle),
+            permits: Arc::new(Semaphore::new(count)),
+        })
+    }
+
+    /// Runs `work` on an idle reader connection on the blocking thread pool.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::unavailable("the reader pool is closed"))?;
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = readers.take()?;
+            let result = work(&mut connection);
+            // The connection goes back even if the caller stopped waiting: the work ran to its end.
+            readers.give_back(connection);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(StoreError::internal)?
+        .map_err(StoreError::from)
+    }
+
+    fn take(&self) -> Result<Connection> {
+        let reused = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::internal("reader pool lock poisoned"))?
+            .pop();
+        match reused {
+            Some(connection) => Ok(connection),
+            None => open(&self.path, Role::Reader, self.tuning),
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(connection);
+        }
+    }
+}

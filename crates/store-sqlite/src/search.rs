@@ -1,0 +1,795 @@
+//! Search: turns a [`SearchQuery`] into SQL over the index tables, with every value bound as a
+//! parameter, and pages through the result with keyset cursors.
+//!
+//! Shape of the generated SQL (alias `r` is the candidate resource):
+//!
+//! ```text
+//! SELECT pk, k0, k1 FROM (
+//!     SELECT r.pk AS pk, <sort key 0> AS k0, <sort key 1> AS k1
+//!     FROM resource r
+//!     WHERE r.deleted = 0 AND r.type IN (...) AND <compartment> AND (<or-group>) AND (<or-group>)
+//! ) WHERE <keyset predicate on (k0, k1, pk)> ORDER BY k0, k1, pk LIMIT count + 1
+//! ```
+//!
+//! Each index condition is `r.pk IN (SELECT res FROM idx_<kind> WHERE type = ? AND param = ? AND
+//! <test>)`, so SQLite drives it from the `(type, param, ...)` index of that table. The page's
+//! bodies are fetched afterwards by pk, so the sorter never carries JSON.
+//!
+//! A search runs inside one read transaction (the caller opens it), so the page, the total and the
+//! included resources all come from one snapshot.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Write as _};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+use store::{
+    Condition, Include, ParamKind, Prefix, SearchPage, SearchQuery, SortKey, SortParam,
+    StoredResource, StringMode, Timestamp, TokenSystem, TotalMode, UriMode, ValueTest,
+};
+
+use crate::cursor::{self, Direction, Position, Scope};
+use crate::error::Result;
+
+/// The largest page a search or history call returns; larger counts are capped to it.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Runs `query` on `connection` (inside the caller's transaction).
+///
+/// # Errors
+/// `Invalid` for a cursor that this query did not issue; database errors as classified.
+pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<SearchPage> {
+    let scope = scope_of(query);
+    let position = query
+        .cursor
+        .as_ref()
+        .map(|cursor| cursor::decode(scope, cursor, query.sort.len()))
+        .transpose()?;
+    let total = match query.total {
+        TotalMode::Accurate => Some(count_matches(connection, query)?),
+        TotalMode::None => None,
+    };
+    let count = query.count.min(MAX_PAGE_SIZE) as usize;
+    if count == 0 {
+        return Ok(SearchPage {
+            total,
+            ..SearchPage::default()
+        });
+    }
+
+    let mut page = match &position {
+        Some(position) if position.direction == Direction::Before => {
+            let (rows, more) = fetch_keys(connection, query, Some(position), count)?;
+            if more {
+                let next = rows.last().map(|row| row.after());
+                let previous = rows.first().map(|row| row.before());
+                Page {
+                    rows,
+                    next,
+                    previous,
+                }
+            } else {
+                // Paging back reached the start: serve the first page, so it is full and has no
+                // previous link even if rows before the boundary were deleted meanwhile.
+                first_page(connection, query, count)?
+            }
+        }
+        Some(position) => {
+            let (rows, more) = fetch_keys(connection, query, Some(position), count)?;
+            let next = if more {
+                rows.last().map(|row| row.after())
+            } else {
+                None
+            };
+            // The page after the boundary might be empty (its rows were deleted); the previous link
+            // then covers everything up to and including the boundary row.
+            let previous = Some(rows.first().map_or_else(
+                || Position {
+                    direction: Direction::Before,
+                    keys: position.keys.clone(),
+                    pk: position.pk.saturating_add(1),
+                },
+                SortRow::before,
+            ));
+            Page {
+                rows,
+                next,
+                previous,
+            }
+        }
+        None => first_page(connection, query, count)?,
+    };
+
+    let pks: Vec<i64> = page.rows.iter().map(|row| row.pk).collect();
+    let matches = fetch_by_pk(connection, &pks)?;
+    let included = includes(connection, query, &matches)?;
+    Ok(SearchPage {
+        matches: matches.into_iter().map(|(_, resource)| resource).collect(),
+        included,
+        total,
+        next: page
+            .next
+            .take()
+            .map(|position| cursor::encode(scope, &position)),
+        previous: page
+            .previous
+            .take()
+            .map(|position| cursor::encode(scope, &position)),
+    })
+}
+
+/// The cursor scope of a search: everything that selects and orders rows, but not the page size
+/// (a client may change `_count` while paging) nor includes or totals.
+fn scope_of(query: &SearchQuery) -> Scope {
+    Scope::of(&format!(
+        "search\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+        query.types, query.compartment, query.filters, query.sort
+    ))
+}
+
+/// One page of sort rows with the positions of its neighbours.
+struct Page {
+    rows: Vec<SortRow>,
+    next: Option<Position>,
+    previous: Option<Position>,
+}
+
+fn first_page(connection: &Connection, query: &SearchQuery, count: usize) -> Result<Page> {
+    let (rows, more) = fetch_keys(connection, query, None, count)?;
+    let next = if more {
+        rows.last().map(|row| row.after())
+    } else {
+        None
+    };
+    Ok(Page {
+        rows,
+        next,
+        previous: None,
+    })
+}
+
+/// A matching row's pk and sort key values: what a cursor needs.
+struct SortRow {
+    pk: i64,
+    keys: Vec<Value>,
+}
+
+impl SortRow {
+    fn after(&self) -> Position {
+        Position {
+            direction: Direction::After,
+            keys: self.keys.clone(),
+            pk: self.pk,
+        }
+    }
+
+    fn before(&self) -> Position {
+        Position {
+            direction: Direction::Before,
+            keys: self.keys.clone(),
+            pk: self.pk,
+        }
+    }
+}
+
+/// SQL text with numbered parameters bound alongside.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    params: Vec<Value>,
+}
+
+/// A bound parameter; displays as its placeholder `?N`.
+#[derive(Clone, Copy)]
+struct Param(usize);
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "?{}", self.0)
+    }
+}
+
+impl Sql {
+    fn bind(&mut self, value: impl Into<Value>) -> Param {
+        self.params.push(value.into());
+        Param(self.params.len())
+    }
+
+    fn bind_str(&mut self, value: &str) -> Param {
+        self.bind(value.to_owned())
+    }
+
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+}
+
+/// Fetches up to `count` sort rows on the page after (or before) `position`, in the query's order,
+/// and whether more rows follow in that direction.
+fn fetch_keys(
+    connection: &Connection,
+    query: &SearchQuery,
+    position: Option<&Position>,
+    count: usize,
+) -> Result<(Vec<SortRow>, bool)> {
+    let backward = position.is_some_and(|position| position.direction == Direction::Before);
+    let mut sql = Sql::default();
+    sql.push("SELECT pk");
+    for index in 0..query.sort.len() {
+        let _ = write!(sql.text, ", k{index}");
+    }
+    sql.push(" FROM (SELECT r.pk AS pk");
+    let mut columns = Vec::with_capacity(query.sort.len());
+    for (index, key) in query.sort.iter().enumerate() {
+        sql.push(", ");
+        let nullable = sort_expression(&mut sql, key);
+        let _ = write!(sql.text, " AS k{index}");
+        columns.push(KeyColumn {
+            name: format!("k{index}"),
+            descending: key.descending,
+            nullable,
+        });
+    }
+    sql.push(" FROM resource r WHERE ");
+    Filter::new(&mut sql).base(query);
+    sql.push(")");
+    if let Some(position) = position {
+        sql.push(" WHERE ");
+        let predicate = keyset(&mut sql, &columns, &position.keys, position.pk, !backward);
+        sql.push(&predicate);
+    }
+    sql.push(" ORDER BY ");
+    for column in &columns {
+        // Forward order puts missing values last; the backward scan is its exact mirror.
+        let descending = column.descending != backward;
+        if column.nullable {
+            let _ = write!(
+                sql.text,
+                "{} IS NULL{}, ",
+                column.name,
+                if backward { " DESC" } else { "" }
+            );
+        }
+        let _ = write!(
+            sql.text,
+            "{}{}, ",
+            column.name,
+            if descending { " DESC" } else { "" }
+        );
+    }
+    sql.push(if backward { "pk DESC" } else { "pk" });
+    let limit = sql.bind(i64::try_from(count + 1).unwrap_or(i64::MAX));
+    let _ = write!(sql.text, " LIMIT {limit}");
+
+    let mut statement = connection.prepare_cached(&sql.text)?;
+    let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
+    let mut page = Vec::with_capacity(count + 1);
+    while let Some(row) = rows.next()? {
+        let pk = row.get(0)?;
+        let keys = (1..=columns.len())
+            .map(|index| row.get::<_, Value>(index))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        page.push(SortRow { pk, keys });
+    }
+    let more = page.len() > count;
+    page.truncate(count);
+    if backward {
+        page.reverse();
+    }
+    Ok((page, more))
+}
+
+/// A sort key column of the inner select.
+struct KeyColumn {
+    name: String,
+    descending: bool,
+    /// Whether the key can be missing (only parameter keys can).
+    nullable: bool,
+}
+
+/// Writes the SQL expression of one sort key on `r`; returns whether it can be NULL.
+fn sort_expression(sql: &mut Sql, key: &SortKey) -> bool {
+    let (code, kind) = match &key.param {
+        SortParam::Id => {
+            sql.push("r.id");
+            return false;
+        }
+        SortParam::LastUpdated => {
+            sql.push("r.last_updated");
+            return false;
+        }
+        SortParam::Param { code, kind } => (code, *kind),
+    };
+    let aggregate = if key.descending { "max" } else { "min" };
+    let (table, column) = match kind {
+        ParamKind::Token => ("idx_token", "code"),
+        ParamKind::String => ("idx_string", "normalized"),
+        ParamKind::Date if key.descending => ("idx_date", "high"),
+        ParamKind::Date => ("idx_date", "low"),
+        ParamKind::Reference => (
+            "idx_reference",
+            "coalesce(target_type || '/' || target_id, url)",
+        ),
+        ParamKind::Quantity => ("idx_quantity", "value"),
+        ParamKind::Number => ("idx_number", "value"),
+        ParamKind::Uri => ("idx_uri", "value"),
+    };
+    let param = sql.bind_str(code);
+    let _ = write!(
+        sql.text,
+        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk AND param = {param})"
+    );
+    true
+}
+
+/// The keyset predicate: rows strictly after (`after`) or strictly before the boundary
+/// `(keys, pk)` in the query's forward order, where missing values sort last.
+fn keyset(sql: &mut Sql, columns: &[KeyColumn], keys: &[Value], pk: i64, after: bool) -> String {
+    let Some((column, rest_columns)) = columns.split_first() else {
+        let pk = sql.bind(pk);
+        return format!("pk {} {pk}", if after { ">" } else { "<" });
+    };
+    let (key, rest_keys) = keys.split_first().unwrap_or((&Value::Null, &[]));
+    let rest = keyset(sql, rest_columns, rest_keys, pk, after);
+    let name = &column.name;
+    match key {
+        // Missing values sort last: nothing is after one, every present value is before one.
+        Value::Null if after => format!("({name} IS NULL AND {rest})"),
+        Value::Null => format!("({name} IS NOT NULL OR ({name} IS NULL AND {rest}))"),
+        value => {
+            let bound = sql.bind(value.clone());
+            let operator = if after != column.descending { ">" } else { "<" };
+            let strictly = if after && column.nullable {
+                format!("({name} IS NULL OR {name} {operator} {bound})")
+            } else {
+                format!("{name} {operator} {bound}")
+            };
+            format!("({strictly} OR ({name} = {bound} AND {rest}))")
+        }
+    }
+}
+
+/// `SELECT count(*)` over every match.
+fn count_matches(connection: &Connection, query: &SearchQuery) -> Result<u64> {
+    let mut sql = Sql::default();
+    sql.push("SELECT count(*) FROM resource r WHERE ");
+    Filter::new(&mut sql).base(query);
+    let mut statement = connection.prepare_cached(&sql.text)?;
+    let count = statement.query_row(params_from_iter(sql.params.iter()), |row| {
+        column_u64(row, 0)
+    })?;
+    Ok(count)
+}
+
+/// Writes the WHERE clause of a query (and of nested chain and `_has` conditions).
+struct Filter<'s> {
+    sql: &'s mut Sql,
+    /// Counter for unique table aliases of nested conditions.
+    aliases: usize,
+}
+
+impl<'s> Filter<'s> {
+    fn new(sql: &'s mut Sql) -> Self {
+        Filter { sql, aliases: 0 }
+    }
+
+    /// Live resources of the query's types and compartment passing every filter group.
+    fn base(&mut self, query: &SearchQuery) {
+        self.sql.push("r.deleted = 0");
+        self.type_restriction("r.type", &query.types);
+        if let Some(patient) = &query.compartment {
+            let patient = self.sql.bind_str(patient);
+            let _ = write!(
+                self.sql.text,
+                " AND r.pk IN (SELECT res FROM compartment WHERE patient_id = {patient})"
+            );
+        }
+        for group in &query.filters {
+            self.sql.push(" AND ");
+            self.group(group, "r", &query.types);
+        }
+    }
+
+    /// ` AND <column> IN (types)`; nothing for an empty list (any type).
+    fn type_restriction(&mut self, column: &str, types: &[String]) {
+        match types {
+            [] => {}
+            [only] => {
+                let only = self.sql.bind_str(only);
+                let _ = write!(self.sql.text, " AND {column} = {only}");
+            }
+            many => {
+                let _ = write!(self.sql.text, " AND {column} IN (");
+                for (index, resource_type) in many.iter().enumerate() {
+                    let param = self.sql.bind_str(resource_type);
+                    let separator = if index == 0 { "" } else { ", " };
+                    let _ = write!(self.sql.text, "{separator}{param}");
+                }
+                self.sql.push(")");
+            }
+        }
+    }
+
+    /// An OR of alternatives. An empty group has no alternative that holds, so it matches nothing.
+    fn group(&mut self, alternatives: &[Condition], alias: &str, types: &[String]) {
+        if alternatives.is_empty() {
+            self.sql.push("0");
+            return;
+        }
+        self.sql.push("(");
+        for (index, condition) in alternatives.iter().enumerate() {
+            if index > 0 {
+                self.sql.push(" OR ");
+            }
+            self.condition(condition, alias, types);
+        }
+        self.sql.push(")");
+    }
+
+    /// A boolean expression true when the resource `alias` (of one of `types`) passes `condition`.
+    fn condition(&mut self, condition: &Condition, alias: &str, types: &[String]) {
+        match condition {
+            Condition::Id(id) => {
+                let id = self.sql.bind_str(id);
+                let _ = write!(self.sql.text, "{alias}.id = {id}");
+            }
+            Condition::LastUpdated { prefix, range } => {
+                let column = format!("{alias}.last_updated");
+                self.range(*prefix, &column, &column, range.low.into(), range.high.into());
+            }
+            Condition::Match { param, test } => {
+                let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
+                self.sql.push(table_of(test.kind()));
+                self.sql.push(" WHERE 1");
+                self.type_restriction("type", types);
+                let param = self.sql.bind_str(param);
+                let _ = write!(self.sql.text, " AND param = {param}");
+                self.test(test);
+                self.sql.push(")");
+            }
+            Condition::Missing {
+                param,
+                kind,
+                missing,
+            } => {
+                let negation = if *missing { "NOT " } else { "" };
+                let _ = write!(
+                    self.sql.text,
+                    "{alias}.pk {negation}IN (SELECT res FROM {} WHERE 1",
+                    table_of(*kind)
+                );
+                self.type_restriction("type", types);
+                let param = self.sql.bind_str(param);
+                let _ = write!(self.sql.text, " AND param = {param})");
+            }
+            Condition::Not(inner) => {
+                self.sql.push("NOT (");
+                self.condition(inner, alias, types);
+                self.sql.push(")");
+            }
+            Condition::Chain {
+                reference,
+                target_types,
+                inner,
+            } => {
+                self.aliases += 1;
+                let link = format!("c{}", self.aliases);
+                let target = format!("t{}", self.aliases);
+                let _ = write!(
+                    self.sql.text,
+                    "{alias}.pk IN (SELECT {link}.res FROM idx_reference {link} \
+                     JOIN resource {target} ON {target}.type = {link}.target_type \
+                     AND {target}.id = {link}.target_id WHERE {target}.deleted = 0"
+                );
+                self.type_restriction(&format!("{link}.type"), types);
+                let reference = self.sql.bind_str(reference);
+                let _ = write!(self.sql.text, " AND {link}.param = {reference}");
+                self.type_restriction(&format!("{link}.target_type"), target_types);
+                self.sql.push(" AND ");
+                self.condition(inner, &target, target_types);
+                self.sql.push(")");
+            }
+            Condition::Has {
+                source_type,
+                reference_param,
+                inner,
+            } => {
+                self.aliases += 1;
+                let link = format!("h{}", self.aliases);
+                let source = format!("s{}", self.aliases);
+                let target = format!("t{}", self.aliases);
+                let source_type_param = self.sql.bind_str(source_type);
+                let reference_param = self.sql.bind_str(reference_param);
+                let _ = write!(
+                    self.sql.text,
+                    "{alias}.pk IN (SELECT {target}.pk FROM idx_reference {link} \
+                     JOIN resource {source} ON {source}.pk = {link}.res \
+                     JOIN resource {target} ON {target}.type = {link}.target_type \
+                     AND {target}.id = {link}.target_id \
+                     WHERE {link}.type = {source_type_param} AND {link}.param = {reference_param}"
+                );
+                self.type_restriction(&format!("{link}.target_type"), types);
+                self.sql.push(" AND ");
+                self.condition(inner, &source, std::slice::from_ref(source_type));
+                self.sql.push(")");
+            }
+        }
+    }
+
+    /// ` AND <test>` on the columns of the test's index table.
+    fn test(&mut self, test: &ValueTest) {
+        match test {
+            ValueTest::Token { system, code } => {
+                if let Some(code) = code {
+                    let code = self.sql.bind_str(code);
+                    let _ = write!(self.sql.text, " AND code = {code}");
+                }
+                match system {
+                    TokenSystem::Any => {}
+                    TokenSystem::None => self.sql.push(" AND system IS NULL"),
+                    TokenSystem::Is(system) => {
+                        let system = self.sql.bind_str(system);
+                        let _ = write!(self.sql.text, " AND system = {system}");
+                    }
+                }
+            }
+            ValueTest::TokenText(text) => self.starts_with("text", text),
+            ValueTest::String { value, mode } => match mode {
+                StringMode::StartsWith => self.starts_with("normalized", value),
+                StringMode::Exact => {
+                    let value = self.sql.bind_str(value);
+                    let _ = write!(self.sql.text, " AND exact = {value}");
+                }
+                StringMode::Contains => {
+                    let value = self.sql.bind_str(value);
+                    let _ = write!(self.sql.text, " AND instr(normalized, {value}) > 0");
+                }
+            },
+            ValueTest::Date { prefix, range } => {
+                self.sql.push(" AND ");
+                self.range(*prefix, "low", "high", range.low.into(), range.high.into());
+            }
+            ValueTest::Number { prefix, low, high } => {
+                self.sql.push(" AND ");
+                self.range(*prefix, "value", "value", (*low).into(), (*high).into());
+            }
+            ValueTest::Quantity {
+                prefix,
+                low,
+                high,
+                system,
+                code,
+            } => {
+                self.sql.push(" AND ");
+                self.range(*prefix, "value", "value", (*low).into(), (*high).into());
+                match (system, code) {
+                    (Some(system), code) => {
+                        let system = self.sql.bind_str(system);
+                        let _ = write!(self.sql.text, " AND system = {system}");
+                        if let Some(code) = code {
+                            let code = self.sql.bind_str(code);
+                            let _ = write!(self.sql.text, " AND code = {code}");
+                        }
+                    }
+                    (None, Some(code)) => {
+                        let code = self.sql.bind_str(code);
+                        let _ = write!(self.sql.text, " AND (code = {code} OR unit = {code})");
+                    }
+                    (None, None) => {}
+                }
+            }
+            ValueTest::Reference {
+                target_type,
+                id,
+                url,
+            } => {
+                if let Some(url) = url {
+                    let url = self.sql.bind_str(url);
+                    let _ = write!(self.sql.text, " AND url = {url}");
+                }
+                if let Some(id) = id {
+                    let id = self.sql.bind_str(id);
+                    let _ = write!(self.sql.text, " AND target_id = {id}");
+                }
+                if let Some(target_type) = target_type {
+                    let target_type = self.sql.bind_str(target_type);
+                    let _ = write!(self.sql.text, " AND target_type = {target_type}");
+                }
+            }
+            ValueTest::Uri { value, mode } => match mode {
+                UriMode::Exact => {
+                    let value = self.sql.bind_str(value);
+                    let _ = write!(self.sql.text, " AND value = {value}");
+                }
+                UriMode::Below => self.starts_with("value", value),
+                UriMode::Above => {
+                    let value = self.sql.bind_str(value);
+                    let _ = write!(
+                        self.sql.text,
+                        " AND value <= {value} AND substr({value}, 1, length(value)) = value"
+                    );
+                }
+            },
+        }
+    }
+
+    /// ` AND <column> starts with <prefix>`, as a range so that the index serves it: every string
+    /// starting with `prefix` lies in `[prefix, prefix + U+10FFFF)` under byte-wise comparison.
+    fn starts_with(&mut self, column: &str, prefix: &str) {
+        if prefix.is_empty() {
+            let _ = write!(self.sql.text, " AND {column} IS NOT NULL");
+            return;
+        }
+        let low = self.sql.bind_str(prefix);
+        let high = self.sql.bind(format!("{prefix}\u{10FFFF}"));
+        let _ = write!(
+            self.sql.text,
+            " AND {column} >= {low} AND {column} < {high}"
+        );
+    }
+
+    /// A prefix comparison of the indexed range `[low_column, high_column]` with the search range
+    /// `[low, high]`, per the table in `store::query`.
+    fn range(&mut self, prefix: Prefix, low_column: &str, high_column: &str, low: Value, high: Value) {
+        let (rl, rh) = (low_column, high_column);
+        let text = match prefix {
+            Prefix::Eq | Prefix::Ne => {
+                let (sl, sh) = (self.sql.bind(low), self.sql.bind(high));
+                let negation = if prefix == Prefix::Ne { "NOT " } else { "" };
+                format!("{negation}({rl} >= {sl} AND {rh} <= {sh})")
+            }
+            Prefix::Gt => format!("{rh} > {}", self.sql.bind(high)),
+            Prefix::Lt => format!("{rl} < {}", self.sql.bind(low)),
+            Prefix::Ge => format!("{rh} >= {}", self.sql.bind(low)),
+            Prefix::Le => format!("{rl} <= {}", self.sql.bind(high)),
+            Prefix::Sa => format!("{rl} > {}", self.sql.bind(high)),
+            Prefix::Eb => format!("{rh} < {}", self.sql.bind(low)),
+            Prefix::Ap => {
+                let (sl, sh) = (self.sql.bind(low), self.sql.bind(high));
+                format!("({rl} <= {sh} AND {rh} >= {sl})")
+            }
+        };
+        self.sql.push(&text);
+    }
+}
+
+/// The index table of a value kind.
+fn table_of(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Token => "idx_token",
+        ParamKind::String => "idx_string",
+        ParamKind::Date => "idx_date",
+        ParamKind::Reference => "idx_reference",
+        ParamKind::Quantity => "idx_quantity",
+        ParamKind::Number => "idx_number",
+        ParamKind::Uri => "idx_uri",
+    }
+}
+
+/// The columns selected by [`resource_from_row`], on alias `r`.
+pub(crate) const RESOURCE_COLUMNS: &str = "r.pk, r.type, r.id, r.version, r.last_updated, r.json";
+
+/// Reads a live resource from a row selected with [`RESOURCE_COLUMNS`], with its pk.
+pub(crate) fn resource_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, StoredResource)> {
+    Ok((
+        row.get(0)?,
+        StoredResource {
+            resource_type: row.get(1)?,
+            id: row.get(2)?,
+            version: column_u64(row, 3)?,
+            last_updated: Timestamp(row.get(4)?),
+            deleted: false,
+            json: row.get(5)?,
+        },
+    ))
+}
+
+/// Reads a non-negative integer column (versions, counts) as `u64`.
+pub(crate) fn column_u64(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(index)?;
+    u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
+}
+
+/// A JSON array of pks, bound as one parameter and read back with `json_each`.
+fn pk_list(pks: impl IntoIterator<Item = i64>) -> String {
+    let mut list = String::from("[");
+    for (index, pk) in pks.into_iter().enumerate() {
+        if index > 0 {
+            list.push(',');
+        }
+        let _ = write!(list, "{pk}");
+    }
+    list.push(']');
+    list
+}
+
+/// The resources with these pks, in the order of `pks`.
+fn fetch_by_pk(connection: &Connection, pks: &[i64]) -> Result<Vec<(i64, StoredResource)>> {
+    if pks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resource r \
+         WHERE r.pk IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let mut by_pk: HashMap<i64, StoredResource> = statement
+        .query_map([pk_list(pks.iter().copied())], resource_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(pks
+        .iter()
+        .filter_map(|pk| by_pk.remove(pk).map(|resource| (*pk, resource)))
+        .collect())
+}
+
+/// `_include` and `_revinclude` of the matches, then one more level for `:iterate` ones. Each
+/// resource comes once, and never one that is already a match.
+fn includes(
+    connection: &Connection,
+    query: &SearchQuery,
+    matches: &[(i64, StoredResource)],
+) -> Result<Vec<StoredResource>> {
+    if matches.is_empty() || (query.includes.is_empty() && query.revincludes.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let mut seen: HashSet<i64> = matches.iter().map(|(pk, _)| *pk).collect();
+    let mut included: Vec<(i64, StoredResource)> = Vec::new();
+    let sources: Vec<i64> = matches.iter().map(|(pk, _)| *pk).collect();
+    include_level(connection, query, &sources, false, &mut seen, &mut included)?;
+    let first_level: Vec<i64> = included.iter().map(|(pk, _)| *pk).collect();
+    if !first_level.is_empty() {
+        include_level(connection, query, &first_level, true, &mut seen, &mut included)?;
+    }
+    Ok(included.into_iter().map(|(_, resource)| resource).collect())
+}
+
+/// Applies the includes (only `:iterate` ones when `iterating`) to the resources `from`.
+fn include_level(
+    connection: &Connection,
+    query: &SearchQuery,
+    from: &[i64],
+    iterating: bool,
+    seen: &mut HashSet<i64>,
+    included: &mut Vec<(i64, StoredResource)>,
+) -> Result<()> {
+    let from = pk_list(from.iter().copied());
+    let applies = |include: &&Include| !iterating || include.iterate;
+    for include in query.includes.iter().filter(applies) {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM idx_reference x \
+             JOIN resource r ON r.type = x.target_type AND r.id = x.target_id \
+             WHERE x.res IN (SELECT value FROM json_each(?1)) AND x.type = ?2 AND x.param = ?3 \
+             AND (?4 IS NULL OR x.target_type = ?4) AND r.deleted = 0 ORDER BY r.pk"
+        ))?;
+        let rows = statement.query_map(
+            (&from, &include.source_type, &include.param, &include.target_type),
+            resource_from_row,
+        )?;
+        for row in rows {
+            let (pk, resource) = row?;
+            if seen.insert(pk) {
+                included.push((pk, resource));
+            }
+        }
+    }
+    for include in query.revincludes.iter().filter(applies) {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resource m \
+             JOIN idx_reference x ON x.type = ?2 AND x.param = ?3 \
+             AND x.target_id = m.id AND x.target_type = m.type \
+             JOIN resource r ON r.pk = x.res \
+             WHERE m.pk IN (SELECT value FROM json_each(?1)) AND (?4 IS NULL OR m.type = ?4) \
+             ORDER BY r.pk"
+        ))?;
+        let rows = statement.query_map(
+            (&from, &include.source_type, &include.param, &include.target_type),
+            resource_from_row,
+        )?;
+        for row in rows {
+            let (pk, resource) = row?;
+            if seen.insert(pk) {
+                included.push((pk, resource));
+            }
+        }
+    }
+    Ok(())
+}

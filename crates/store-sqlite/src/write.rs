@@ -1,0 +1,476 @@
+//! Applying one `write` call's operations on the writer connection, inside the caller's savepoint.
+//!
+//! Everything here runs on the writer thread, inside the group transaction opened by
+//! [`crate::writer`]. A call either returns its outcomes (its savepoint is released) or an error (its
+//! savepoint is rolled back, so none of its rows survive, index rows included).
+
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use serde_json::Value as Json;
+use store::{
+    IndexEntry, IndexValue, ResourceWrite, SearchQuery, StoreError, StoredResource, Timestamp,
+    TotalMode, WriteOp, WriteOutcome,
+};
+
+use crate::error::{Fault, Result, invalid};
+use crate::search;
+
+/// `resource_version.method` values.
+pub(crate) const METHOD_CREATE: i64 = 0;
+pub(crate) const METHOD_UPDATE: i64 = 1;
+pub(crate) const METHOD_DELETE: i64 = 2;
+
+/// Applies `ops` in order at time `now` and returns one outcome per operation.
+///
+/// Later operations see the effects of earlier ones (same transaction), so a call may create a
+/// resource and update it again.
+///
+/// # Errors
+/// The first failing operation's error (`VersionConflict` carries its index); the caller rolls the
+/// whole call back.
+pub(crate) fn apply(
+    connection: &Connection,
+    ops: Vec<WriteOp>,
+    now: Timestamp,
+) -> Result<Vec<WriteOutcome>> {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for (index, op) in ops.into_iter().enumerate() {
+        let outcome = match op {
+            WriteOp::Create {
+                write,
+                if_none_exist,
+            } => create(connection, write, if_none_exist.as_deref(), now)?,
+            WriteOp::Update { write, if_match } => {
+                update(connection, index, write, if_match, now)?
+            }
+            WriteOp::Delete {
+                resource_type,
+                id,
+                if_match,
+            } => delete(connection, index, &resource_type, &id, if_match, now)?,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// The `resource` row of a logical resource, live or deleted.
+struct Current {
+    pk: i64,
+    version: u64,
+    deleted: bool,
+}
+
+fn create(
+    connection: &Connection,
+    mut write: ResourceWrite,
+    if_none_exist: Option<&SearchQuery>,
+    now: Timestamp,
+) -> Result<WriteOutcome> {
+    check_names(&write.resource_type, &write.id)?;
+    if let Some(query) = if_none_exist
+        && let Some(existing) = first_match(connection, &write.resource_type, query)?
+    {
+        return Ok(WriteOutcome::Existing(existing));
+    }
+    let current = current(connection, &write.resource_type, &write.id)?;
+    if let Some(Current { deleted: false, .. }) = current {
+        return Err(Fault(StoreError::Duplicate(format!(
+            "{}/{} already exists",
+            write.resource_type, write.id
+        ))));
+    }
+    let stored = put(connection, current.as_ref(), &mut write, now)?;
+    Ok(WriteOutcome::Created(stored))
+}
+
+fn update(
+    connection: &Connection,
+    op: usize,
+    mut write: ResourceWrite,
+    if_match: Option<u64>,
+    now: Timestamp,
+) -> Result<WriteOutcome> {
+    check_names(&write.resource_type, &write.id)?;
+    let current = current(connection, &write.resource_type, &write.id)?;
+    check_if_match(op, current.as_ref(), if_match)?;
+    let was_live = matches!(current, Some(Current { deleted: false, .. }));
+    let stored = put(connection, current.as_ref(), &mut write, now)?;
+    Ok(if was_live {
+        WriteOutcome::Updated(stored)
+    } else {
+        WriteOutcome::Created(stored)
+    })
+}
+
+fn delete(
+    connection: &Connection,
+    op: usize,
+    resource_type: &str,
+    id: &str,
+    if_match: Option<u64>,
+    now: Timestamp,
+) -> Result<WriteOutcome> {
+    check_names(resource_type, id)?;
+    let current = current(connection, resource_type, id)?;
+    check_if_match(op, current.as_ref(), if_match)?;
+    let Some(Current {
+        pk,
+        version,
+        deleted: false,
+    }) = current
+    else {
+        return Ok(WriteOutcome::NotFound);
+    };
+    let version = version + 1;
+    let version_sql = sql_version(version)?;
+    connection
+        .prepare_cached(
+            "UPDATE resource SET version = ?2, last_updated = ?3, deleted = 1, json = '' \
+             WHERE pk = ?1",
+        )?
+        .execute(params![pk, version_sql, now.0])?;
+    append_version(connection, pk, resource_type, version_sql, now, METHOD_DELETE, "")?;
+    clear_index(connection, pk)?;
+    Ok(WriteOutcome::Deleted {
+        version,
+        last_updated: now,
+    })
+}
+
+/// Writes the next version of `write` (version 1 when `current` is None), replacing the index rows.
+fn put(
+    connection: &Connection,
+    current: Option<&Current>,
+    write: &mut ResourceWrite,
+    now: Timestamp,
+) -> Result<StoredResource> {
+    let version = current.map_or(1, |current| current.version + 1);
+    let version_sql = sql_version(version)?;
+    let json = stamp(write, version, now)?;
+    let (pk, method) = match current {
+        None => {
+            connection
+                .prepare_cached(
+                    "INSERT INTO resource (type, id, version, last_updated, deleted, json) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                )?
+                .execute(params![
+                    write.resource_type,
+                    write.id,
+                    version_sql,
+                    now.0,
+                    json
+                ])?;
+            (connection.last_insert_rowid(), METHOD_CREATE)
+        }
+        Some(current) => {
+            connection
+                .prepare_cached(
+                    "UPDATE resource SET version = ?2, last_updated = ?3, deleted = 0, json = ?4 \
+                     WHERE pk = ?1",
+                )?
+                .execute(params![current.pk, version_sql, now.0, json])?;
+            // A deleted resource has no index rows, so only a live one needs clearing.
+            if !current.deleted {
+                clear_index(connection, current.pk)?;
+            }
+            let method = if current.deleted {
+                METHOD_CREATE
+            } else {
+                METHOD_UPDATE
+            };
+            (current.pk, method)
+        }
+    };
+    append_version(
+        connection,
+        pk,
+        &write.resource_type,
+        version_sql,
+        now,
+        method,
+        &json,
+    )?;
+    insert_index(connection, pk, &write.resource_type, &write.index)?;
+    let mut statement = connection
+        .prepare_cached("INSERT OR IGNORE INTO compartment (patient_id, res) VALUES (?1, ?2)")?;
+    for patient in &write.compartments {
+        statement.execute(params![patient, pk])?;
+    }
+    Ok(StoredResource {
+        resource_type: std::mem::take(&mut write.resource_type),
+        id: std::mem::take(&mut write.id),
+        version,
+        last_updated: now,
+        deleted: false,
+        json,
+    })
+}
+
+fn append_version(
+    connection: &Connection,
+    pk: i64,
+    resource_type: &str,
+    version: i64,
+    now: Timestamp,
+    method: i64,
+    json: &str,
+) -> Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO resource_version (res, type, version, last_updated, method, json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![pk, resource_type, version, now.0, method, json])?;
+    Ok(())
+}
+
+/// Removes every index and compartment row of a resource.
+fn clear_index(connection: &Connection, pk: i64) -> Result<()> {
+    const TABLES: [&str; 8] = [
+        "DELETE FROM idx_token WHERE res = ?1",
+        "DELETE FROM idx_string WHERE res = ?1",
+        "DELETE FROM idx_date WHERE res = ?1",
+        "DELETE FROM idx_reference WHERE res = ?1",
+        "DELETE FROM idx_quantity WHERE res = ?1",
+        "DELETE FROM idx_number WHERE res = ?1",
+        "DELETE FROM idx_uri WHERE res = ?1",
+        "DELETE FROM compartment WHERE res = ?1",
+    ];
+    for sql in TABLES {
+        connection.prepare_cached(sql)?.execute([pk])?;
+    }
+    Ok(())
+}
+
+/// The insert statements of the index tables, prepared on first use within one resource.
+#[derive(Default)]
+struct IndexInserts<'c> {
+    token: Option<CachedStatement<'c>>,
+    string: Option<CachedStatement<'c>>,
+    date: Option<CachedStatement<'c>>,
+    reference: Option<CachedStatement<'c>>,
+    quantity: Option<CachedStatement<'c>>,
+    number: Option<CachedStatement<'c>>,
+    uri: Option<CachedStatement<'c>>,
+}
+
+fn statement<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    connection: &'c Connection,
+    sql: &str,
+) -> Result<&'s mut CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(connection.prepare_cached(sql)?);
+    }
+    slot.as_mut()
+        .ok_or_else(|| Fault(StoreError::internal("statement slot empty after prepare")))
+}
+
+fn insert_index(
+    connection: &Connection,
+    pk: i64,
+    resource_type: &str,
+    entries: &[IndexEntry],
+) -> Result<()> {
+    let mut inserts = IndexInserts::default();
+    for (ord, entry) in entries.iter().enumerate() {
+        let ord = ord as i64;
+        let param = entry.param.as_str();
+        match &entry.value {
+            IndexValue::Token { system, code, text } => statement(
+                &mut inserts.token,
+                connection,
+                "INSERT INTO idx_token (res, ord, type, param, system, code, text) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![pk, ord, resource_type, param, system, code, text])?,
+            IndexValue::String { normalized, exact } => statement(
+                &mut inserts.string,
+                connection,
+                "INSERT INTO idx_string (res, ord, type, param, normalized, exact) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![pk, ord, resource_type, param, normalized, exact])?,
+            IndexValue::Date { low, high } => statement(
+                &mut inserts.date,
+                connection,
+                "INSERT INTO idx_date (res, ord, type, param, low, high) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![pk, ord, resource_type, param, low, high])?,
+            IndexValue::Reference {
+                target_type,
+                target_id,
+                url,
+            } => statement(
+                &mut inserts.reference,
+                connection,
+                "INSERT INTO idx_reference (res, ord, type, param, target_type, target_id, url) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                pk,
+                ord,
+                resource_type,
+                param,
+                target_type,
+                target_id,
+                url
+            ])?,
+            IndexValue::Quantity {
+                value,
+                system,
+                code,
+                unit,
+            } => statement(
+                &mut inserts.quantity,
+                connection,
+                "INSERT INTO idx_quantity (res, ord, type, param, value, system, code, unit) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                pk,
+                ord,
+                resource_type,
+                param,
+                value,
+                system,
+                code,
+                unit
+            ])?,
+            IndexValue::Number { value } => statement(
+                &mut inserts.number,
+                connection,
+                "INSERT INTO idx_number (res, ord, type, param, value) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![pk, ord, resource_type, param, value])?,
+            IndexValue::Uri { value } => statement(
+                &mut inserts.uri,
+                connection,
+                "INSERT INTO idx_uri (res, ord, type, param, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![pk, ord, resource_type, param, value])?,
+        };
+    }
+    Ok(())
+}
+
+fn current(connection: &Connection, resource_type: &str, id: &str) -> Result<Option<Current>> {
+    let row = connection
+        .prepare_cached("SELECT pk, version, deleted FROM resource WHERE type = ?1 AND id = ?2")?
+        .query_row(params![resource_type, id], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get(2)?))
+        })
+        .optional()?;
+    row.map(|(pk, version, deleted)| {
+        Ok(Current {
+            pk,
+            version: u64::try_from(version).map_err(StoreError::internal)?,
+            deleted,
+        })
+    })
+    .transpose()
+}
+
+fn check_if_match(op: usize, current: Option<&Current>, if_match: Option<u64>) -> Result<()> {
+    let Some(expected) = if_match else {
+        return Ok(());
+    };
+    let actual = current
+        .filter(|current| !current.deleted)
+        .map(|current| current.version);
+    if actual == Some(expected) {
+        Ok(())
+    } else {
+        Err(Fault(StoreError::VersionConflict {
+            op,
+            expected,
+            actual,
+        }))
+    }
+}
+
+fn check_names(resource_type: &str, id: &str) -> Result<()> {
+    if resource_type.is_empty() {
+        return Err(invalid("a resource type is required"));
+    }
+    if id.is_empty() {
+        return Err(invalid(format!("{resource_type}: an id is required")));
+    }
+    Ok(())
+}
+
+fn sql_version(version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|error| Fault(StoreError::internal(error)))
+}
+
+/// The first current resource of `resource_type` matching `query` (its `types` are replaced by the
+/// created resource's type, its paging and includes ignored).
+fn first_match(
+    connection: &Connection,
+    resource_type: &str,
+    query: &SearchQuery,
+) -> Result<Option<StoredResource>> {
+    let query = SearchQuery {
+        types: vec![resource_type.to_owned()],
+        compartment: query.compartment.clone(),
+        filters: query.filters.clone(),
+        sort: Vec::new(),
+        count: 1,
+        cursor: None,
+        total: TotalMode::None,
+        includes: Vec::new(),
+        revincludes: Vec::new(),
+    };
+    Ok(search::search(connection, &query)?.matches.into_iter().next())
+}
+
+/// Sets `meta.versionId` and `meta.lastUpdated` in the body and serialises it.
+///
+/// An existing `meta` keeps its key order (existing keys are replaced in place, new ones appended);
+/// a missing `meta` is inserted right after `id`, where FHIR's JSON examples put it.
+fn stamp(write: &mut ResourceWrite, version: u64, now: Timestamp) -> Result<String> {
+    let resource_type = &write.resource_type;
+    let Json::Object(body) = &mut write.body else {
+        return Err(invalid(format!("{resource_type}: the body is not a JSON object")));
+    };
+    if let Some(Json::String(body_type)) = body.get("resourceType")
+        && body_type != resource_type
+    {
+        return Err(invalid(format!(
+            "the body's resourceType {body_type} does not match {resource_type}"
+        )));
+    }
+    if let Some(Json::String(body_id)) = body.get("id")
+        && body_id != &write.id
+    {
+        return Err(invalid(format!(
+            "the body's id {body_id} does not match {resource_type}/{}",
+            write.id
+        )));
+    }
+    let version_id = Json::String(version.to_string());
+    let last_updated = Json::String(now.to_fhir_instant());
+    match body.get_mut("meta") {
+        Some(Json::Object(meta)) => {
+            meta.insert("versionId".to_owned(), version_id);
+            meta.insert("lastUpdated".to_owned(), last_updated);
+        }
+        Some(_) => {
+            return Err(invalid(format!("{resource_type}: meta is not a JSON object")));
+        }
+        None => {
+            let mut meta = serde_json::Map::with_capacity(2);
+            meta.insert("versionId".to_owned(), version_id);
+            meta.insert("lastUpdated".to_owned(), last_updated);
+            let position_of = |name: &str| body.keys().position(|key| key == name);
+            let at = position_of("id")
+                .or_else(|| position_of("resourceType"))
+                .map_or(0, |index| index + 1);
+            body.shift_insert(at, "meta".to_owned(), Json::Object(meta));
+        }
+    }
+    Ok(serde_json::to_string(&write.body)?)
+}

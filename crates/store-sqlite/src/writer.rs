@@ -1,0 +1,222 @@
+//! The writer thread: the only owner of the write connection, and the group commit.
+//!
+//! Callers queue [`Job`]s on a bounded channel. The thread takes the first waiting job and every
+//! other job already queued (up to `max_batch`) and runs them in ONE `BEGIN IMMEDIATE` transaction,
+//! each inside its own `SAVEPOINT`: a failing job (a version conflict, a duplicate) rolls back to its
+//! savepoint alone while the others go on. After `COMMIT` succeeds, and only then, each job gets its
+//! reply. Concurrent writers thus share one fsync per batch instead of paying one each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use store::{Clock, StoreError, WriteOp, WriteOutcome};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Fault, Result};
+use crate::write;
+
+/// One `write` call waiting for the writer.
+pub(crate) struct Job {
+    pub(crate) ops: Vec<WriteOp>,
+    pub(crate) reply: oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>,
+}
+
+/// Counters of the writer thread, shared with [`crate::SqliteStore::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) calls: AtomicU64,
+}
+
+/// Handle to the running writer thread. Dropping it closes the queue; the thread finishes the jobs
+/// already queued, then closes its connection.
+pub(crate) struct Writer {
+    sender: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// How often (in transactions) the writer refreshes the planner statistics with `PRAGMA optimize`.
+const OPTIMIZE_EVERY: u64 = 1000;
+
+impl Writer {
+    /// Starts the thread that owns `connection`.
+    pub(crate) fn spawn(
+        connection: Connection,
+        clock: Arc<dyn Clock>,
+        max_batch: usize,
+        queue: usize,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel(queue.max(1));
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("store-sqlite-writer".to_owned())
+            .spawn(move || {
+                run(
+                    &connection,
+                    receiver,
+                    clock.as_ref(),
+                    max_batch.max(1),
+                    &thread_counters,
+                );
+            })?;
+        Ok(Writer {
+            sender: Some(sender),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Queues `ops` and waits until they are committed (or failed).
+    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self
+            .sender
+            .as_ref()
+            .ok_or_else(|| StoreError::unavailable("the store is closing"))?;
+        sender
+            .send(Job { ops, reply })
+            .await
+            .map_err(|_| StoreError::unavailable("the writer thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::unavailable("the writer thread stopped before replying"))?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop once the queue is drained.
+        self.sender.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the SQLite writer thread panicked");
+        }
+    }
+}
+
+fn run(
+    connection: &Connection,
+    mut receiver: mpsc::Receiver<Job>,
+    clock: &dyn Clock,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let calls = batch.len() as u64;
+        commit_batch(connection, &mut batch, clock);
+        counters.calls.fetch_add(calls, Ordering::Relaxed);
+        let transactions = counters.transactions.fetch_add(1, Ordering::Relaxed) + 1;
+        if transactions.is_multiple_of(OPTIMIZE_EVERY)
+            && let Err(error) = connection.execute_batch("PRAGMA optimize")
+        {
+            tracing::warn!(%error, "PRAGMA optimize failed");
+        }
+    }
+}
+
+/// Runs every job of `batch` in one transaction and replies to each after the commit.
+fn commit_batch(connection: &Connection, batch: &mut Vec<Job>, clock: &dyn Clock) {
+    if let Err(Fault(error)) = begin(connection) {
+        reply_all_failed(batch, &error);
+        return;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch.iter_mut() {
+        let ops = std::mem::take(&mut job.ops);
+        results.push(run_job(connection, ops, clock));
+        // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on would
+        // run the next jobs in autocommit mode, one statement at a time: fail the batch instead.
+        if connection.is_autocommit() {
+            let error = StoreError::unavailable("the write transaction was aborted by SQLite");
+            tracing::error!(%error, "group commit aborted");
+            reply_all_failed(batch, &error);
+            return;
+        }
+    }
+    if let Err(Fault(error)) = commit(connection) {
+        tracing::error!(%error, "group commit failed");
+        if let Err(rollback) = connection.execute_batch("ROLLBACK") {
+            tracing::error!(error = %rollback, "rollback after a failed commit failed");
+        }
+        reply_all_failed(batch, &error);
+        return;
+    }
+    for (job, result) in batch.drain(..).zip(results) {
+        // A caller that went away (its future was dropped) does not need the answer.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// One job inside its savepoint: released on success, rolled back on failure.
+fn run_job(
+    connection: &Connection,
+    ops: Vec<WriteOp>,
+    clock: &dyn Clock,
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    connection
+        .prepare_cached("SAVEPOINT job")
+        .and_then(|mut statement| statement.execute([]))
+        .map_err(|error| StoreError::from(Fault::from(error)))?;
+    let result = write::apply(connection, ops, clock.now());
+    let end = if result.is_ok() {
+        connection.execute_batch("RELEASE job")
+    } else {
+        connection.execute_batch("ROLLBACK TO job; RELEASE job")
+    };
+    match (result, end) {
+        (Ok(outcomes), Ok(())) => Ok(outcomes),
+        (Err(Fault(error)), Ok(())) => Err(error),
+        // Failing to end a savepoint leaves the transaction in an unknown state; the job fails, and
+        // so will the commit if the connection is broken.
+        (_, Err(error)) => Err(Fault::from(error).0),
+    }
+}
+
+fn begin(connection: &Connection) -> Result<()> {
+    connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    Ok(())
+}
+
+fn commit(connection: &Connection) -> Result<()> {
+    connection.prepare_cached("COMMIT")?.execute([])?;
+    Ok(())
+}
+
+fn reply_all_failed(batch: &mut Vec<Job>, error: &StoreError) {
+    for job in batch.drain(..) {
+        let _ = job.reply.send(Err(same_error(error)));
+    }
+}
+
+/// A copy of `error` for each job of a failed batch (`StoreError` is not `Clone`: sources are
+/// kept as their message).
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::VersionConflict {
+            op,
+            expected,
+            actual,
+        } => StoreError::VersionConflict {
+            op: *op,
+            expected: *expected,
+            actual: *actual,
+        },
+        StoreError::Duplicate(message) => StoreError::Duplicate(message.clone()),
+        StoreError::Invalid(message) => StoreError::Invalid(message.clone()),
+        StoreError::Unavailable(source) => StoreError::unavailable(source.to_string()),
+        StoreError::Internal(source) => StoreError::internal(source.to_string()),
+    }
+}
