@@ -224,7 +224,10 @@ pub(crate) fn scan(
     } else {
         None
     };
-    Ok((rows.into_iter().map(|(_, resource)| resource).collect(), next))
+    Ok((
+        rows.into_iter().map(|(_, resource)| resource).collect(),
+        next,
+    ))
 }
 
 /// Types with at least one live resource, sorted. A loose index scan over `(type, deleted)`: one

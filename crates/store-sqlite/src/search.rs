@@ -435,7 +435,13 @@ impl<'s> Filter<'s> {
             }
             Condition::LastUpdated { prefix, range } => {
                 let column = format!("{alias}.last_updated");
-                self.range(*prefix, &column, &column, range.low.into(), range.high.into());
+                self.range(
+                    *prefix,
+                    &column,
+                    &column,
+                    range.low.into(),
+                    range.high.into(),
+                );
             }
             Condition::Match { param, test } => {
                 let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
@@ -630,7 +636,14 @@ impl<'s> Filter<'s> {
 
     /// A prefix comparison of the indexed range `[low_column, high_column]` with the search range
     /// `[low, high]`, per the table in `store::query`.
-    fn range(&mut self, prefix: Prefix, low_column: &str, high_column: &str, low: Value, high: Value) {
+    fn range(
+        &mut self,
+        prefix: Prefix,
+        low_column: &str,
+        high_column: &str,
+        low: Value,
+        high: Value,
+    ) {
         let (rl, rh) = (low_column, high_column);
         let text = match prefix {
             Prefix::Eq | Prefix::Ne => {
@@ -737,7 +750,14 @@ fn includes(
     include_level(connection, query, &sources, false, &mut seen, &mut included)?;
     let first_level: Vec<i64> = included.iter().map(|(pk, _)| *pk).collect();
     if !first_level.is_empty() {
-        include_level(connection, query, &first_level, true, &mut seen, &mut included)?;
+        include_level(
+            connection,
+            query,
+            &first_level,
+            true,
+            &mut seen,
+            &mut included,
+        )?;
     }
     Ok(included.into_iter().map(|(_, resource)| resource).collect())
 }
@@ -761,7 +781,12 @@ fn include_level(
              AND (?4 IS NULL OR x.target_type = ?4) AND r.deleted = 0 ORDER BY r.pk"
         ))?;
         let rows = statement.query_map(
-            (&from, &include.source_type, &include.param, &include.target_type),
+            (
+                &from,
+                &include.source_type,
+                &include.param,
+                &include.target_type,
+            ),
             resource_from_row,
         )?;
         for row in rows {
@@ -781,7 +806,12 @@ fn include_level(
              ORDER BY r.pk"
         ))?;
         let rows = statement.query_map(
-            (&from, &include.source_type, &include.param, &include.target_type),
+            (
+                &from,
+                &include.source_type,
+                &include.param,
+                &include.target_type,
+            ),
             resource_from_row,
         )?;
         for row in rows {

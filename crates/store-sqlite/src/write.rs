@@ -39,9 +39,7 @@ pub(crate) fn apply(
                 write,
                 if_none_exist,
             } => create(connection, write, if_none_exist.as_deref(), now)?,
-            WriteOp::Update { write, if_match } => {
-                update(connection, index, write, if_match, now)?
-            }
+            WriteOp::Update { write, if_match } => update(connection, index, write, if_match, now)?,
             WriteOp::Delete {
                 resource_type,
                 id,
@@ -129,7 +127,15 @@ fn delete(
              WHERE pk = ?1",
         )?
         .execute(params![pk, version_sql, now.0])?;
-    append_version(connection, pk, resource_type, version_sql, now, METHOD_DELETE, "")?;
+    append_version(
+        connection,
+        pk,
+        resource_type,
+        version_sql,
+        now,
+        METHOD_DELETE,
+        "",
+    )?;
     clear_index(connection, pk)?;
     Ok(WriteOutcome::Deleted {
         version,
@@ -424,7 +430,10 @@ fn first_match(
         includes: Vec::new(),
         revincludes: Vec::new(),
     };
-    Ok(search::search(connection, &query)?.matches.into_iter().next())
+    Ok(search::search(connection, &query)?
+        .matches
+        .into_iter()
+        .next())
 }
 
 /// Sets `meta.versionId` and `meta.lastUpdated` in the body and serialises it.
@@ -434,7 +443,9 @@ fn first_match(
 fn stamp(write: &mut ResourceWrite, version: u64, now: Timestamp) -> Result<String> {
     let resource_type = &write.resource_type;
     let Json::Object(body) = &mut write.body else {
-        return Err(invalid(format!("{resource_type}: the body is not a JSON object")));
+        return Err(invalid(format!(
+            "{resource_type}: the body is not a JSON object"
+        )));
     };
     if let Some(Json::String(body_type)) = body.get("resourceType")
         && body_type != resource_type
@@ -459,7 +470,9 @@ fn stamp(write: &mut ResourceWrite, version: u64, now: Timestamp) -> Result<Stri
             meta.insert("lastUpdated".to_owned(), last_updated);
         }
         Some(_) => {
-            return Err(invalid(format!("{resource_type}: meta is not a JSON object")));
+            return Err(invalid(format!(
+                "{resource_type}: meta is not a JSON object"
+            )));
         }
         None => {
             let mut meta = serde_json::Map::with_capacity(2);

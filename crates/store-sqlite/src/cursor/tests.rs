@@ -43,7 +43,17 @@ fn refuses_foreign_and_edited_cursors() {
     assert!(decode(scope, &cursor, 2).is_err());
     let edited = PageCursor(cursor.0.replacen(".i7.", ".i8.", 1));
     assert!(decode(scope, &edited, 1).is_err());
-    for junk in ["", ".", "c1", "c1.n.3", "garbage.0000000000000000", "c1.x.3.0"] {
-        assert!(decode(scope, &PageCursor(junk.to_owned()), 0).is_err(), "{junk}");
+    for junk in [
+        "",
+        ".",
+        "c1",
+        "c1.n.3",
+        "garbage.0000000000000000",
+        "c1.x.3.0",
+    ] {
+        assert!(
+            decode(scope, &PageCursor(junk.to_owned()), 0).is_err(),
+            "{junk}"
+        );
     }
 }
