@@ -1,0 +1,150 @@
+//! SQLite-specific behaviour: migrations, durability settings, group commit, reopening.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use store::{ResourceWrite, Store, StoreError, SystemClock, WriteOp, WriteOutcome};
+use store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
+
+use crate::open_in;
+
+fn create(id: &str) -> WriteOp {
+    WriteOp::Create {
+        write: ResourceWrite {
+            resource_type: "Patient".to_owned(),
+            id: id.to_owned(),
+            body: json!({ "resourceType": "Patient", "id": id }),
+            index: Vec::new(),
+            compartments: Vec::new(),
+        },
+        if_none_exist: None,
+    }
+}
+
+fn migration_rows(path: &std::path::Path) -> Vec<(i64, String)> {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let mut statement = connection
+        .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
+        .expect("prepare");
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_data_survives_reopening() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("tsunagu.db");
+    {
+        let store = open_in(&directory);
+        store.write(vec![create("p1")]).await.expect("write");
+    }
+    let store = open_in(&directory);
+    let rows = migration_rows(&path);
+    assert_eq!(rows.len() as i64, SCHEMA_VERSION);
+    assert_eq!(rows[0], (1, "resources".to_owned()));
+    let read = store.read("Patient", "p1").await.expect("read");
+    assert_eq!(read.map(|r| r.version), Some(1));
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("tsunagu.db");
+    drop(open_in(&directory));
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, 'future', 0)",
+            [SCHEMA_VERSION + 1],
+        )
+        .expect("insert");
+    let refused = SqliteStore::open(&path, SqliteOptions::default(), Arc::new(SystemClock));
+    match refused {
+        Err(StoreError::Invalid(message)) => {
+            assert!(message.contains("newer"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn durability_settings_are_in_force() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = open_in(&directory);
+    let settings = store.settings();
+    assert_eq!(settings.journal_mode, "wal");
+    assert_eq!(settings.synchronous, 2, "synchronous = FULL");
+    assert!(settings.foreign_keys);
+    assert!(settings.busy_timeout_ms > 0);
+}
+
+#[tokio::test]
+async fn open_creates_parent_directories_and_accepts_urls() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let nested = directory.path().join("a/b/tsunagu.db");
+    let url = format!("sqlite://{}", nested.display());
+    let store = SqliteStore::open_url(&url, SqliteOptions::default(), Arc::new(SystemClock))
+        .expect("open by URL");
+    store.ping().await.expect("ping");
+    assert!(nested.exists());
+    let memory = SqliteStore::open_url(
+        "sqlite::memory:",
+        SqliteOptions::default(),
+        Arc::new(SystemClock),
+    );
+    assert!(matches!(memory, Err(StoreError::Invalid(_))), "{memory:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_batches_concurrent_writes() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(open_in(&directory));
+    let before = store.stats();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move { store.write(vec![create(&format!("p{n}"))]).await });
+    }
+    // One call fails (a duplicate id) without disturbing the others in its batch.
+    let duplicate_store = Arc::clone(&store);
+    tasks.spawn(async move {
+        duplicate_store
+            .write(vec![create("p0"), create("p0")])
+            .await
+    });
+    let (mut created, mut duplicates) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task") {
+            Ok(outcomes) => {
+                assert!(matches!(outcomes[..], [WriteOutcome::Created(_)]));
+                created += 1;
+            }
+            Err(StoreError::Duplicate(_)) => duplicates += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((created, duplicates), (64, 1));
+    let after = store.stats();
+    let calls = after.calls - before.calls;
+    let transactions = after.transactions - before.transactions;
+    assert_eq!(calls, 65);
+    assert!(
+        transactions < calls / 2,
+        "expected concurrent calls to share transactions: {transactions} transactions for {calls} calls"
+    );
+    for n in 0..64 {
+        let read = store.read("Patient", &format!("p{n}")).await.expect("read");
+        assert_eq!(read.map(|r| r.version), Some(1), "p{n}");
+    }
+}
+
+#[tokio::test]
+async fn empty_write_is_a_no_op() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = open_in(&directory);
+    assert_eq!(store.write(Vec::new()).await.expect("write"), Vec::new());
+    assert_eq!(store.stats().calls, 0);
+}
