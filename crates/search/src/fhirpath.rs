@@ -316,13 +316,11 @@ impl Expr {
                 let right = singleton(right, root, this)?;
                 Some(items_equal(left, right) != *negated)
             }
-            Expr::And(left, right) => {
-                match (left.truth(root, this), right.truth(root, this)) {
-                    (Some(false), _) | (_, Some(false)) => Some(false),
-                    (Some(true), Some(true)) => Some(true),
-                    _ => None,
-                }
-            }
+            Expr::And(left, right) => match (left.truth(root, this), right.truth(root, this)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
             Expr::Or(left, right) => match (left.truth(root, this), right.truth(root, this)) {
                 (Some(true), _) | (_, Some(true)) => Some(true),
                 (Some(false), Some(false)) => Some(false),
@@ -440,7 +438,9 @@ fn primitive(item: Item<'_>) -> Option<Primitive<'_>> {
 pub(crate) fn is_of_type(item: Item<'_>, type_name: &str) -> bool {
     match item {
         Item::Resolved(target) => target == type_name,
-        Item::Bool(_) | Item::Literal(Literal::Bool(_)) => type_name.eq_ignore_ascii_case("boolean"),
+        Item::Bool(_) | Item::Literal(Literal::Bool(_)) => {
+            type_name.eq_ignore_ascii_case("boolean")
+        }
         Item::Literal(Literal::String(_)) => type_name.eq_ignore_ascii_case("string"),
         Item::Literal(Literal::Number(_)) => type_name.eq_ignore_ascii_case("decimal"),
         Item::Node {
@@ -462,7 +462,10 @@ pub(crate) fn is_of_type(item: Item<'_>, type_name: &str) -> bool {
 fn shape_is(value: &Value, type_name: &str) -> bool {
     match value {
         Value::Bool(_) => type_name.eq_ignore_ascii_case("boolean"),
-        Value::Number(_) => matches!(type_name, "decimal" | "integer" | "positiveInt" | "unsignedInt"),
+        Value::Number(_) => matches!(
+            type_name,
+            "decimal" | "integer" | "positiveInt" | "unsignedInt"
+        ),
         // Strings carry no type in JSON: every string primitive type matches.
         Value::String(_) => type_name.starts_with(|c: char| c.is_ascii_lowercase()),
         Value::Object(object) => {
@@ -736,7 +739,13 @@ impl Parser<'_> {
 
     fn union(&mut self) -> Result<Expr, CompileError> {
         let first = self.type_operation()?;
-        if !matches!(self.peek(), Some(Token { kind: TokenKind::Punct("|"), .. })) {
+        if !matches!(
+            self.peek(),
+            Some(Token {
+                kind: TokenKind::Punct("|"),
+                ..
+            })
+        ) {
             return Ok(first);
         }
         let mut branches = vec![first];
@@ -772,9 +781,10 @@ impl Parser<'_> {
         let mut expr = self.term()?;
         loop {
             if self.eat_punct(".") {
+                let offset = self.offset();
                 let name = self.identifier()?;
                 expr = if self.eat_punct("(") {
-                    self.function(expr, &name)?
+                    self.function(expr, &name, offset)?
                 } else {
                     Expr::Child(Box::new(expr), name)
                 };
@@ -824,13 +834,16 @@ impl Parser<'_> {
             }
             TokenKind::Ident(name) => {
                 if self.eat_punct("(") {
-                    return self.function(Expr::This, &name);
+                    return self.function(Expr::This, &name, token.offset);
                 }
                 if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-                    let anchors_here = name == self.base_type
-                        || name == "Resource"
-                        || name == "DomainResource";
-                    return Ok(if anchors_here { Expr::Root } else { Expr::Nothing });
+                    let anchors_here =
+                        name == self.base_type || name == "Resource" || name == "DomainResource";
+                    return Ok(if anchors_here {
+                        Expr::Root
+                    } else {
+                        Expr::Nothing
+                    });
                 }
                 Ok(Expr::Child(Box::new(Expr::This), name))
             }
@@ -841,8 +854,9 @@ impl Parser<'_> {
         }
     }
 
-    /// A function call on `input`; the opening parenthesis has been consumed.
-    fn function(&mut self, input: Expr, name: &str) -> Result<Expr, CompileError> {
+    /// A function call on `input`; the opening parenthesis has been consumed. `offset` is where
+    /// the function's name starts.
+    fn function(&mut self, input: Expr, name: &str, offset: usize) -> Result<Expr, CompileError> {
         let input = Box::new(input);
         let expr = match name {
             "where" => {
@@ -863,7 +877,13 @@ impl Parser<'_> {
             },
             "resolve" => Expr::Resolve(input),
             "exists" => {
-                if matches!(self.peek(), Some(Token { kind: TokenKind::Punct(")"), .. })) {
+                if matches!(
+                    self.peek(),
+                    Some(Token {
+                        kind: TokenKind::Punct(")"),
+                        ..
+                    })
+                ) {
                     Expr::Exists(input)
                 } else {
                     let criterion = self.expression()?;
@@ -873,7 +893,12 @@ impl Parser<'_> {
             "empty" => Expr::Empty(input),
             "not" => Expr::Not(input),
             "first" => Expr::First(input),
-            _ => return self.error("unsupported function"),
+            _ => {
+                return Err(CompileError {
+                    offset,
+                    message: "unsupported function".to_owned(),
+                });
+            }
         };
         self.expect_punct(")")?;
         Ok(expr)

@@ -16,6 +16,8 @@ mod extract;
 mod fhirpath;
 mod parse;
 mod registry;
+#[cfg(test)]
+mod test_util;
 mod value;
 
 pub use crate::registry::Registry;
@@ -62,10 +64,12 @@ pub struct ParsedSearch {
     pub summary: Option<Summary>,
     /// `_elements`: the element names to keep.
     pub elements: Option<Vec<String>>,
-    /// Parameters that were ignored (lenient handling).
+    /// Parameters that were ignored: unknown or unsupported ones under lenient handling, and ones
+    /// without a value.
     pub warnings: Vec<SearchError>,
-    /// The parameters that define the result set, sorted by name then value, without `_cursor`,
-    /// `_count`, `_format`, `_pretty` and ignored parameters: for `self` and `next` links.
+    /// The parameters that define the result set, sorted by name (repeated names keep their
+    /// order), without `_cursor`, `_count`, `_format`, `_pretty` and ignored parameters: for `self`
+    /// and `next` links.
     pub canonical: Vec<(String, String)>,
 }
 

@@ -29,7 +29,9 @@ use store::{
 
 use crate::extract::{is_id, is_type_name};
 use crate::registry::{Lookup, RESOURCE, Registry};
-use crate::value::{Decimal, normalize_string, parse_date_range, parse_decimal, split_unescaped, unescape};
+use crate::value::{
+    Decimal, normalize_string, parse_date_range, parse_decimal, split_unescaped, unescape,
+};
 use crate::{ParsedSearch, SearchError, SearchRequest, Summary};
 
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
@@ -69,6 +71,8 @@ enum Problem {
     Invalid(String),
     /// A parameter (or feature) that is unknown or unsupported: an error when strict, else ignored.
     NotSupported(String),
+    /// A parameter without a value: ignored, with a warning, in both modes.
+    Ignored(String),
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, Problem> {
@@ -120,7 +124,8 @@ impl QueryParser<'_> {
             self.query.count = 0;
             self.query.total = TotalMode::Accurate;
         }
-        self.canonical.sort();
+        // Sorting by name only keeps repeated parameters (such as `_sort`) in their given order.
+        self.canonical.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(ParsedSearch {
             query: self.query,
             summary: self.summary,
@@ -149,6 +154,10 @@ impl QueryParser<'_> {
                     self.warnings.push(error);
                 }
             }
+            Err(Problem::Ignored(message)) => self.warnings.push(SearchError {
+                param: name.to_owned(),
+                message,
+            }),
         }
     }
 
@@ -166,7 +175,7 @@ impl QueryParser<'_> {
                     }
                 })
             } else {
-                not_supported("_type applies only to a system search")
+                not_supported("applies only to a system search")
             };
             self.record(name, value, outcome);
         }
@@ -202,11 +211,7 @@ impl QueryParser<'_> {
             "_count" => {
                 match value.trim().parse::<u32>() {
                     Ok(count) => self.query.count = count.min(max_count),
-                    Err(_) => self.record(
-                        name,
-                        value,
-                        invalid("must be a non-negative integer"),
-                    ),
+                    Err(_) => self.record(name, value, invalid("must be a non-negative integer")),
                 }
                 return;
             }
@@ -245,7 +250,14 @@ impl QueryParser<'_> {
                 "_id" => SortParam::Id,
                 "_lastUpdated" => SortParam::LastUpdated,
                 _ => {
-                    let resolved = self.resolve(&self.scope, code)?;
+                    let resolved =
+                        self.resolve(&self.scope, code)
+                            .map_err(|problem| match problem {
+                                Problem::NotSupported(_) => Problem::NotSupported(
+                                    "sorts by an unknown or unsupported parameter".to_owned(),
+                                ),
+                                other => other,
+                            })?;
                     SortParam::Param {
                         code: resolved.code.to_owned(),
                         kind: resolved.kind,
@@ -429,7 +441,7 @@ impl QueryParser<'_> {
             return self.chain(&resolved, modifier, chained, value);
         }
         if value.is_empty() {
-            return not_supported("has no value and is ignored");
+            return Err(Problem::Ignored("has no value and is ignored".to_owned()));
         }
         if modifier == Some("missing") {
             let missing = match value {
@@ -444,7 +456,10 @@ impl QueryParser<'_> {
             }]]);
         }
         let alternatives = split_unescaped(value, ',');
-        if alternatives.iter().any(|alternative| alternative.is_empty()) {
+        if alternatives
+            .iter()
+            .any(|alternative| alternative.is_empty())
+        {
             return invalid("has an empty value between commas");
         }
         match resolved.code {

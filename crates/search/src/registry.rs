@@ -16,7 +16,8 @@ use crate::fhirpath::{self, Expr};
 use crate::{ParsedSearch, SearchError, SearchParamDef, SearchRequest};
 
 pub(crate) const SEARCH_PARAMETERS: &str = include_str!("../data/search-parameters.json");
-pub(crate) const PATIENT_COMPARTMENT: &str = include_str!("../data/CompartmentDefinition-patient.json");
+pub(crate) const PATIENT_COMPARTMENT: &str =
+    include_str!("../data/CompartmentDefinition-patient.json");
 
 /// The pseudo type under which the parameters of every resource (`_id`, `_tag`, …) are kept, for
 /// system searches.

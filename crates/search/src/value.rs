@@ -52,8 +52,7 @@ pub fn parse_date_range(value: &str) -> Option<DateBound> {
     let Some(time) = time else {
         let start_day = days_from_civil(year, month.unwrap_or(1), day.unwrap_or(1));
         let end_day = match (month, day) {
-            (None, _) => days_from_civil(year + 1, 1, 1),
-            (Some(month), None) if month == 12 => days_from_civil(year + 1, 1, 1),
+            (None, _) | (Some(12), None) => days_from_civil(year + 1, 1, 1),
             (Some(month), None) => days_from_civil(year, month + 1, 1),
             (Some(_), Some(_)) => start_day + 1,
         };
@@ -121,7 +120,10 @@ pub fn normalize_string(value: &str) -> String {
         return value.to_ascii_lowercase();
     }
     let folded: String = value.nfkc().flat_map(char::to_lowercase).collect();
-    if !folded.chars().any(|c| is_latin_with_marks(c) || is_latin_mark(c)) {
+    if !folded
+        .chars()
+        .any(|c| is_latin_with_marks(c) || is_latin_mark(c))
+    {
         return folded;
     }
     let mut stripped = String::with_capacity(folded.len());
@@ -186,8 +188,12 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
         }
     };
     let signed = if negative { -significant } else { significant };
-    let low = format!("{}e{}", signed * 10 - 5, scale - 1).parse::<f64>().ok()?;
-    let high = format!("{}e{}", signed * 10 + 5, scale - 1).parse::<f64>().ok()?;
+    let low = format!("{}e{}", signed * 10 - 5, scale - 1)
+        .parse::<f64>()
+        .ok()?;
+    let high = format!("{}e{}", signed * 10 + 5, scale - 1)
+        .parse::<f64>()
+        .ok()?;
     Some(Decimal {
         value,
         low,
@@ -269,7 +275,10 @@ fn split_zone(time: &str) -> Option<(&str, i64)> {
     if hours > 14 || minutes > 59 {
         return None;
     }
-    Some((clock, sign * (i64::from(hours) * 3_600 + i64::from(minutes) * 60)))
+    Some((
+        clock,
+        sign * (i64::from(hours) * 3_600 + i64::from(minutes) * 60),
+    ))
 }
 
 fn is_leap_year(year: u32) -> bool {
@@ -291,7 +300,8 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
