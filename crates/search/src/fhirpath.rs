@@ -3,8 +3,9 @@
 //! `where(...)`, `as`/`is`/`ofType`, `resolve()`, `exists()`, `empty()`, `not()`, `first()`,
 //! `extension('url')`, `=`/`!=`, `and`/`or` and string/boolean/number literals.
 //!
-//! Expressions are compiled once per (base type, parameter) when the registry is built; evaluation
-//! walks the JSON by reference and hands each resulting item to a callback, so it allocates nothing.
+//! Expressions are compiled once per (base type, parameter) when the registry is built;
+//! evaluation walks the JSON by reference and hands each resulting item to a callback, so it
+//! allocates nothing.
 
 #[cfg(test)]
 mod tests;
@@ -21,7 +22,7 @@ pub(crate) enum Expr {
     Nothing,
     /// The current item: the resource at the top level, the candidate inside `where(...)`.
     This,
-    /// `input.name`; choice elements (`value` → `valueQuantity`) are found by their JSON key prefix.
+    /// `input.name`; choice elements (`value` → `valueQuantity`) are found by their key prefix.
     Child(Box<Expr>, String),
     /// `input[index]`.
     Index(Box<Expr>, usize),
@@ -513,7 +514,8 @@ pub(crate) fn reference_target_type<'a>(item: Item<'a>) -> Option<&'a str> {
     object.get("type").and_then(Value::as_str)
 }
 
-/// The `Type` of `Type/id`, `Type/id/_history/v` or `.../Type/id`, if it looks like a resource type.
+/// The `Type` of `Type/id`, `Type/id/_history/v` or `.../Type/id`, if it looks like a resource
+/// type.
 pub(crate) fn reference_type_part(reference: &str) -> Option<&str> {
     if reference.starts_with('#') || reference.starts_with("urn:") {
         return None;
@@ -694,16 +696,12 @@ impl Parser<'_> {
         }
     }
 
-    /// `or`/`xor` (lowest precedence in this subset).
+    /// `or` (lowest precedence in this subset; `xor` and `implies` are not supported).
     fn expression(&mut self) -> Result<Expr, CompileError> {
         let mut left = self.and()?;
         while self.eat_word("or") {
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
-        }
-        if matches!(self.peek(), Some(Token { kind: TokenKind::Ident(w), .. }) if w == "xor" || w == "implies")
-        {
-            return self.error("operator not supported");
         }
         Ok(left)
     }

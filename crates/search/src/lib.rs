@@ -1,14 +1,14 @@
-//! FHIR R4 search for tsunagu: the official search parameters, index extraction at write time, Patient
-//! compartment membership, and parsing of search URLs into [`store::SearchQuery`]. Pure: no IO, no
-//! async.
+//! FHIR R4 search for tsunagu: the official search parameters, index extraction at write time,
+//! Patient compartment membership, and parsing of search URLs into [`store::SearchQuery`]. Pure: no
+//! IO, no async.
 //!
 //! The [`Registry`] is built once from the vendored R4 `SearchParameter` bundle and Patient
-//! `CompartmentDefinition` (see `data/SOURCES.md`). Each parameter's FHIRPath expression is split by
-//! base type and compiled once (a subset of FHIRPath that covers every R4 expression); extraction then
-//! walks a resource's JSON without re-parsing anything.
+//! `CompartmentDefinition` (see `data/SOURCES.md`). Each parameter's FHIRPath expression is split
+//! by base type and compiled once (a subset of FHIRPath that covers every R4 expression);
+//! extraction then walks a resource's JSON without re-parsing anything.
 //!
-//! Supported: every `string`, `token`, `date`, `reference`, `quantity`, `number` and `uri` parameter.
-//! Not supported, and left out of [`Registry::params`] so the CapabilityStatement stays truthful:
+//! Supported: every `string`, `token`, `date`, `reference`, `quantity`, `number` and `uri`
+//! parameter. Not supported, and left out of [`Registry::params`] so the CapabilityStatement stays truthful:
 //! `composite` and `special` parameters and the ones without an expression (`_text`, `_content`,
 //! `_query`), plus `_filter`, `_list`, `_contained` and `_containedType`.
 
@@ -48,7 +48,7 @@ pub struct SearchRequest<'a> {
     pub compartment: Option<String>,
     /// Decoded query (or form body) pairs, in order.
     pub params: &'a [(String, String)],
-    /// `Prefer: handling=strict`: unknown and unsupported parameters are errors instead of warnings.
+    /// `Prefer: handling=strict`: unknown and unsupported parameters are errors, not warnings.
     pub strict: bool,
     /// Page size when there is no `_count`.
     pub default_count: u32,

@@ -2,8 +2,8 @@
 //! parameters of the searched types.
 //!
 //! Every parameter instance becomes one AND group of OR alternatives (its comma-separated values),
-//! with two exceptions: token `:not` puts each value in its own group (`:not=a,b` excludes both), and
-//! a chain whose target types read the chained parameter differently splits per type.
+//! with two exceptions: token `:not` puts each value in its own group (`:not=a,b` excludes both),
+//! and a chain whose target types read the chained parameter differently splits per type.
 //!
 //! Problems come in two classes. A value or modifier that cannot be understood is always an error.
 //! A parameter this server does not know or support is an error under `Prefer: handling=strict` and
@@ -14,9 +14,10 @@
 //! - Numbers and quantities: `eq`, `ne` and `ap` use the range implied by the value's precision;
 //!   the ordering prefixes (`gt`, `lt`, `ge`, `le`, `sa`, `eb`) compare with the value itself, so
 //!   `gt5.4` matches 5.41.
-//! - `ap` on numbers and quantities also admits ±10% of the value. On dates, where the specification
-//!   asks for 10% of the distance from now, this pure parser widens the range on each side by 10% of
-//!   its own width and by at least one day, so results do not depend on the clock.
+//! - `ap` on numbers and quantities also admits ±10% of the value. On dates, where the
+//!   specification asks for 10% of the distance from now, this pure parser widens the range on
+//!   each side by 10% of its own width and by at least one day, so results do not depend on the
+//!   clock.
 //! - `_summary=count` asks the store for no page and an accurate total.
 
 #[cfg(test)]
@@ -316,7 +317,8 @@ impl QueryParser<'_> {
         Ok(())
     }
 
-    /// `_include` / `_revinclude`: `Source:param[:Target]`, modifier `:iterate` (or legacy `:recurse`).
+    /// `_include` / `_revinclude`: `Source:param[:Target]`, with the modifier `:iterate` (or the
+    /// legacy `:recurse`).
     fn include(&mut self, name: &str, value: &str) -> Result<(), Problem> {
         let (which, modifier) = name.split_once(':').unwrap_or((name, ""));
         let iterate = match modifier {

@@ -1,6 +1,6 @@
 //! The parameter registry: built once from the vendored R4 definitions, it holds every supported
-//! parameter per resource type with its compiled expression, the unsupported ones (so that parsing can
-//! say "unsupported" rather than "unknown"), and the Patient compartment definition.
+//! parameter per resource type with its compiled expression, the unsupported ones (so that parsing
+//! can say "unsupported" rather than "unknown"), and the Patient compartment definition.
 
 #[cfg(test)]
 mod tests;
@@ -86,8 +86,8 @@ impl Registry {
         })
     }
 
-    /// Every supported parameter usable on `resource_type` (including `_id`, `_lastUpdated`, `_tag`,
-    /// `_profile`, `_security`, `_source`), sorted by code. Empty for an unknown type.
+    /// Every supported parameter usable on `resource_type` (including `_id`, `_lastUpdated`,
+    /// `_tag`, `_profile`, `_security`, `_source`), sorted by code. Empty for an unknown type.
     pub fn params(&self, resource_type: &str) -> Vec<&SearchParamDef> {
         self.types
             .get(resource_type)
@@ -100,8 +100,9 @@ impl Registry {
         self.find(resource_type, code).map(|param| &param.def)
     }
 
-    /// The index entries of `resource`, a resource of `resource_type`: one per (parameter, distinct
-    /// value). `_id` and `_lastUpdated` are not extracted (backends keep them in their own columns).
+    /// The index entries of `resource`, a resource of `resource_type`: one per (parameter,
+    /// distinct value). `_id` and `_lastUpdated` are not extracted (backends keep them in their
+    /// own columns).
     pub fn extract(&self, resource_type: &str, resource: &Value) -> Vec<IndexEntry> {
         let mut entries = Vec::new();
         if let Some(type_params) = self.types.get(resource_type) {
@@ -165,7 +166,8 @@ impl Registry {
             .map(|index| &params[index])
     }
 
-    /// Looks `code` up on `resource_type`, telling unsupported official parameters from unknown ones.
+    /// Looks `code` up on `resource_type`, telling unsupported official parameters from unknown
+    /// ones.
     pub(crate) fn lookup(&self, resource_type: &str, code: &str) -> Lookup<'_> {
         if let Some(param) = self.find(resource_type, code) {
             return Lookup::Found(param);

@@ -300,11 +300,13 @@ fn string_modes_and_normalisation() {
 fn date_prefixes_and_partial_dates() {
     check(
         &["Patient"],
-        "birthdate=2024&birthdate=ge2024-02&birthdate=lt2024-02-29T10:00:00+09:00\
-         &birthdate=ne2024-02-29&birthdate=sa2023&birthdate=eb2025&birthdate=gt2024-02-29T10:00Z&birthdate=le2024",
+        "birthdate=2024&birthdate=eq2024-02-29&birthdate=ge2024-02\
+         &birthdate=lt2024-02-29T10:00:00+09:00&birthdate=ne2024-02-29&birthdate=sa2023\
+         &birthdate=eb2025&birthdate=gt2024-02-29T10:00Z&birthdate=le2024",
         expect![[r#"
             types Patient
             filter birthdate date eq 2024-01-01T00:00:00.000000Z..2024-12-31T23:59:59.999999Z
+            filter birthdate date eq 2024-02-29T00:00:00.000000Z..2024-02-29T23:59:59.999999Z
             filter birthdate date ge 2024-02-01T00:00:00.000000Z..2024-02-29T23:59:59.999999Z
             filter birthdate date lt 2024-02-29T01:00:00.000000Z..2024-02-29T01:00:00.999999Z
             filter birthdate date ne 2024-02-29T00:00:00.000000Z..2024-02-29T23:59:59.999999Z
@@ -312,7 +314,7 @@ fn date_prefixes_and_partial_dates() {
             filter birthdate date eb 2025-01-01T00:00:00.000000Z..2025-12-31T23:59:59.999999Z
             filter birthdate date gt 2024-02-29T10:00:00.000000Z..2024-02-29T10:00:59.999999Z
             filter birthdate date le 2024-01-01T00:00:00.000000Z..2024-12-31T23:59:59.999999Z
-            canonical birthdate=2024&birthdate=ge2024-02&birthdate=lt2024-02-29T10:00:00+09:00&birthdate=ne2024-02-29&birthdate=sa2023&birthdate=eb2025&birthdate=gt2024-02-29T10:00Z&birthdate=le2024"#]],
+            canonical birthdate=2024&birthdate=eq2024-02-29&birthdate=ge2024-02&birthdate=lt2024-02-29T10:00:00+09:00&birthdate=ne2024-02-29&birthdate=sa2023&birthdate=eb2025&birthdate=gt2024-02-29T10:00Z&birthdate=le2024"#]],
     );
     check(
         &["Observation"],
@@ -381,7 +383,8 @@ fn number_precision_and_prefixes() {
     check(
         &["RiskAssessment"],
         "probability=0.25&probability=100&probability=gt5.4&probability=le1e2\
-         &probability=ap100&probability=ne-3.50",
+         &probability=ap100&probability=ne-3.50&probability=eq7&probability=lt0.5\
+         &probability=ge0.5&probability=sa1.5e-1&probability=eb2",
         expect![[r#"
             types RiskAssessment
             filter probability number eq [0.245, 0.25499999999999995]
@@ -390,7 +393,12 @@ fn number_precision_and_prefixes() {
             filter probability number le [100.0, 100.0]
             filter probability number ap [90.0, 110.0]
             filter probability number ne [-3.505, -3.4950000000000006]
-            canonical probability=0.25&probability=100&probability=gt5.4&probability=le1e2&probability=ap100&probability=ne-3.50"#]],
+            filter probability number eq [6.5, 7.499999999999999]
+            filter probability number lt [0.5, 0.5]
+            filter probability number ge [0.5, 0.5]
+            filter probability number sa [0.15, 0.15]
+            filter probability number eb [2.0, 2.0]
+            canonical probability=0.25&probability=100&probability=gt5.4&probability=le1e2&probability=ap100&probability=ne-3.50&probability=eq7&probability=lt0.5&probability=ge0.5&probability=sa1.5e-1&probability=eb2"#]],
     );
     check(
         &["RiskAssessment"],
