@@ -8,9 +8,9 @@
 //! extraction then walks a resource's JSON without re-parsing anything.
 //!
 //! Supported: every `string`, `token`, `date`, `reference`, `quantity`, `number` and `uri`
-//! parameter. Not supported, and left out of [`Registry::params`] so the CapabilityStatement stays truthful:
-//! `composite` and `special` parameters and the ones without an expression (`_text`, `_content`,
-//! `_query`), plus `_filter`, `_list`, `_contained` and `_containedType`.
+//! parameter. Not supported, and left out of [`Registry::params`] so that the CapabilityStatement
+//! stays truthful: `composite` and `special` parameters and the ones without an expression
+//! (`_text`, `_content`, `_query`), plus `_filter`, `_list`, `_contained` and `_containedType`.
 
 mod extract;
 mod fhirpath;

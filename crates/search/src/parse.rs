@@ -5,10 +5,11 @@
 //! with two exceptions: token `:not` puts each value in its own group (`:not=a,b` excludes both),
 //! and a chain whose target types read the chained parameter differently splits per type.
 //!
-//! Problems come in two classes. A value or modifier that cannot be understood is always an error.
-//! A parameter this server does not know or support is an error under `Prefer: handling=strict` and
-//! otherwise ignored with a warning; so is a result parameter feature that is not supported
-//! (`_include=*`, `_contained`).
+//! Problems come in three classes. A value or modifier that cannot be understood is always an
+//! error. A parameter this server does not know or support is an error under
+//! `Prefer: handling=strict` and otherwise ignored with a warning; so is a result parameter feature
+//! that is not supported (`_include=*`, `_contained`). A parameter with an empty value is ignored
+//! with a warning in both modes.
 //!
 //! Choices left open by the specification:
 //! - Numbers and quantities: `eq`, `ne` and `ap` use the range implied by the value's precision;
@@ -19,6 +20,7 @@
 //!   each side by 10% of its own width and by at least one day, so results do not depend on the
 //!   clock.
 //! - `_summary=count` asks the store for no page and an accurate total.
+//! - Repeated `_type`, `_sort` and `_elements` parameters add up, in the order given.
 
 #[cfg(test)]
 mod tests;
