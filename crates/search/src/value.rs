@@ -188,10 +188,11 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
         }
     };
     let signed = if negative { -significant } else { significant };
-    let low = format!("{}e{}", signed * 10 - 5, scale - 1)
+    let bound_scale = scale.checked_sub(1)?;
+    let low = format!("{}e{bound_scale}", signed * 10 - 5)
         .parse::<f64>()
         .ok()?;
-    let high = format!("{}e{}", signed * 10 + 5, scale - 1)
+    let high = format!("{}e{bound_scale}", signed * 10 + 5)
         .parse::<f64>()
         .ok()?;
     Some(Decimal {

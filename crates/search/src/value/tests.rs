@@ -126,7 +126,18 @@ fn decimals_carry_their_precision_range() {
     check_decimal("5.4E-2", expect!["0.054 [0.0535, 0.05449999999999999]"]);
     check_decimal("+7", expect![[r#"7.0 [6.5, 7.499999999999999]"#]]);
     for text in [
-        "", "abc", "5.", ".5", "5..4", "1e", "5,4", "１２", "NaN", "inf", "1e999",
+        "",
+        "abc",
+        "5.",
+        ".5",
+        "5..4",
+        "1e",
+        "5,4",
+        "１２",
+        "NaN",
+        "inf",
+        "1e999",
+        "1e-2147483648",
     ] {
         assert_eq!(parse_decimal(text), None, "{text}");
     }
