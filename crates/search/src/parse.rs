@@ -47,6 +47,7 @@ pub(crate) fn parse(
     let mut parser = QueryParser {
         registry,
         strict: request.strict,
+        max_count: request.max_count,
         scope: request.types.to_vec(),
         query: SearchQuery {
             types: request.types.to_vec(),
@@ -62,7 +63,7 @@ pub(crate) fn parse(
     };
     parser.types(request.params);
     for (name, value) in request.params {
-        parser.param(name, value, request.max_count);
+        parser.param(name, value);
     }
     parser.finish()
 }
@@ -107,6 +108,7 @@ enum Depth {
 struct QueryParser<'r> {
     registry: &'r Registry,
     strict: bool,
+    max_count: u32,
     /// The types whose parameters apply: the searched type, the `_type` list, or none (then the
     /// parameters common to every resource).
     scope: Vec<String>,
@@ -202,40 +204,55 @@ impl QueryParser<'_> {
             .collect()
     }
 
-    fn param(&mut self, name: &str, value: &str, max_count: u32) {
+    /// Handles one parameter other than `_type` (see [`Self::types`]).
+    fn param(&mut self, name: &str, value: &str) {
         let base = name.split([':', '.']).next().unwrap_or_default();
         let outcome = match base {
-            "_type" => return,
+            "_type" if name == base => return,
             "_format" | "_pretty" => return,
-            "_cursor" => {
+            "_cursor" if name == base => {
                 self.query.cursor = Some(PageCursor(value.to_owned()));
                 return;
             }
             "_count" => {
-                match value.trim().parse::<u32>() {
-                    Ok(count) => self.query.count = count.min(max_count),
-                    Err(_) => self.record(name, value, invalid("must be a non-negative integer")),
+                let outcome = self.count(name, value);
+                if outcome.is_err() {
+                    self.record(name, value, outcome);
                 }
                 return;
             }
+            "_type" | "_cursor" => invalid("takes no modifier"),
             "_sort" => self.sort(name, value),
             "_total" => self.total(name, value),
             "_summary" => self.summary(name, value),
             "_elements" => self.elements(name, value),
             "_include" | "_revinclude" => self.include(name, value),
             "_contained" | "_containedType" => not_supported("is not supported"),
-            _ => {
-                let scope = self.scope.clone();
-                self.filter(&scope, name, value, Depth::Top).map(|groups| {
+            _ => match self.filter(&self.scope, name, value, Depth::Top) {
+                Ok(groups) => {
                     self.query.filters.extend(groups);
-                })
-            }
+                    Ok(())
+                }
+                Err(problem) => Err(problem),
+            },
         };
         self.record(name, value, outcome);
     }
 
     // -----------------------------------------------------------------------------------------
     // Result parameters.
+
+    /// `_count`: values above the maximum are clamped to it; `0` asks for the total only.
+    fn count(&mut self, name: &str, value: &str) -> Result<(), Problem> {
+        if name != "_count" {
+            return invalid("takes no modifier");
+        }
+        let Ok(count) = value.trim().parse::<u32>() else {
+            return invalid("must be a non-negative integer");
+        };
+        self.query.count = count.min(self.max_count);
+        Ok(())
+    }
 
     fn sort(&mut self, name: &str, value: &str) -> Result<(), Problem> {
         if name != "_sort" {

@@ -653,7 +653,8 @@ fn invalid_result_parameters() {
         &["Observation"],
         "_count=-1&_count=many&_total=maybe&_summary=short&_elements=a b&_sort=&_sort:asc=date\
          &_include=Observation:code&_include=Nonsense:subject&_include=Observation:subject:Medication\
-         &_include:deep=Observation:subject&_include=Observation",
+         &_include:deep=Observation:subject&_include=Observation&_count:x=1&_type:x=Patient\
+         &_cursor:x=1",
         expect![[r#"
             error _count: must be a non-negative integer
             error _count: must be a non-negative integer
@@ -666,7 +667,10 @@ fn invalid_result_parameters() {
             error _include: names an unknown resource type
             error _include: names a target type the parameter cannot point at
             error _include:deep: has an unknown modifier
-            error _include: must be Type:parameter or Type:parameter:TargetType"#]],
+            error _include: must be Type:parameter or Type:parameter:TargetType
+            error _count:x: takes no modifier
+            error _type:x: takes no modifier
+            error _cursor:x: takes no modifier"#]],
     );
     check(
         &["Observation"],
