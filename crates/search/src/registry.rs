@@ -238,6 +238,10 @@ impl Registry {
                     continue;
                 };
                 let Some(expression) = fhirpath::branches_for(expression, base) else {
+                    let problem = "no branch of the expression applies to this base type";
+                    report
+                        .failures
+                        .push((base.clone(), raw.code.clone(), problem.to_owned()));
                     continue;
                 };
                 let expr = match fhirpath::compile(&expression, base) {
@@ -269,9 +273,7 @@ impl Registry {
         }
 
         for type_params in types.values_mut() {
-            for param in &common.params {
-                type_params.params.push(param.clone());
-            }
+            type_params.params.extend(common.params.iter().cloned());
             type_params
                 .unsupported
                 .extend(common.unsupported.iter().cloned());
