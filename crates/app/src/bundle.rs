@@ -16,7 +16,9 @@ use fhir::{Issue, IssueCode};
 use serde_json::Value;
 use store::{StoredResource, WriteOp, WriteOutcome};
 
-use crate::references::{EntryTarget, conditional_references, decode_query, parse_entry_url, rewrite_references};
+use crate::references::{
+    EntryTarget, conditional_references, decode_query, parse_entry_url, rewrite_references,
+};
 use crate::resources::{multiple_matches, write_result};
 use crate::{App, AppError, Preconditions, SearchInput, SearchOutcome, WriteResult, new_id};
 
@@ -96,16 +98,29 @@ impl App {
                 Some(Value::Array(entries)) => entries,
                 None => Vec::new(),
                 Some(_) => {
-                    return Err(AppError::invalid(IssueCode::Structure, Some("Bundle.entry".into()), "entry must be an array"));
+                    return Err(AppError::invalid(
+                        IssueCode::Structure,
+                        Some("Bundle.entry".into()),
+                        "entry must be an array",
+                    ));
                 }
             },
-            _ => return Err(AppError::invalid(IssueCode::Structure, None, "the body must be a JSON object")),
+            _ => {
+                return Err(AppError::invalid(
+                    IssueCode::Structure,
+                    None,
+                    "the body must be a JSON object",
+                ));
+            }
         };
         if raw_entries.len() > self.settings.max_bundle_entries {
             return Err(AppError::invalid(
                 IssueCode::TooCostly,
                 Some("Bundle.entry".into()),
-                format!("a Bundle may hold at most {} entries", self.settings.max_bundle_entries),
+                format!(
+                    "a Bundle may hold at most {} entries",
+                    self.settings.max_bundle_entries
+                ),
             ));
         }
         match kind {
@@ -116,7 +131,10 @@ impl App {
                     .map(|(index, raw)| parse_entry(index, raw))
                     .collect::<Result<Vec<_>, _>>()?;
                 let results = self.transaction(entries).await?;
-                Ok(BundleOutcome { kind, entries: results })
+                Ok(BundleOutcome {
+                    kind,
+                    entries: results,
+                })
             }
             BundleKind::Batch => {
                 let mut results = Vec::with_capacity(raw_entries.len());
@@ -127,49 +145,106 @@ impl App {
                     };
                     results.push(result.unwrap_or_else(BundleEntryResult::Failed));
                 }
-                Ok(BundleOutcome { kind, entries: results })
+                Ok(BundleOutcome {
+                    kind,
+                    entries: results,
+                })
             }
         }
     }
 
     async fn batch_entry(&self, entry: Entry) -> Result<BundleEntryResult, AppError> {
-        let preconditions = Preconditions { if_match: entry.if_match };
+        let preconditions = Preconditions {
+            if_match: entry.if_match,
+        };
         match (entry.method, entry.target) {
             (Method::Get, target) => self.read_entry(target, false).await,
-            (Method::Post, EntryTarget::Type { resource_type, params }) => {
+            (
+                Method::Post,
+                EntryTarget::Type {
+                    resource_type,
+                    params,
+                },
+            ) => {
                 let body = entry.resource.unwrap_or(Value::Null);
-                let condition = entry.if_none_exist.or((!params.is_empty()).then_some(params));
-                self.create(&resource_type, body, condition.as_deref()).await.map(BundleEntryResult::Written)
+                let condition = entry
+                    .if_none_exist
+                    .or((!params.is_empty()).then_some(params));
+                self.create(&resource_type, body, condition.as_deref())
+                    .await
+                    .map(BundleEntryResult::Written)
             }
             (Method::Put, EntryTarget::Instance { resource_type, id }) => {
                 let body = entry.resource.unwrap_or(Value::Null);
-                self.update(&resource_type, &id, body, &preconditions).await.map(BundleEntryResult::Written)
+                self.update(&resource_type, &id, body, &preconditions)
+                    .await
+                    .map(BundleEntryResult::Written)
             }
-            (Method::Put, EntryTarget::Type { resource_type, params }) => {
+            (
+                Method::Put,
+                EntryTarget::Type {
+                    resource_type,
+                    params,
+                },
+            ) => {
                 let body = entry.resource.unwrap_or(Value::Null);
                 self.conditional_update(&resource_type, &params, body, &preconditions)
                     .await
                     .map(BundleEntryResult::Written)
             }
-            (Method::Delete, EntryTarget::Instance { resource_type, id }) => {
-                self.delete(&resource_type, &id, &preconditions).await.map(BundleEntryResult::Deleted)
-            }
-            (Method::Delete, EntryTarget::Type { resource_type, params }) => {
-                self.conditional_delete(&resource_type, &params).await.map(BundleEntryResult::Deleted)
-            }
-            _ => Err(AppError::invalid(IssueCode::NotSupported, None, "this method and URL do not fit together")),
+            (Method::Delete, EntryTarget::Instance { resource_type, id }) => self
+                .delete(&resource_type, &id, &preconditions)
+                .await
+                .map(BundleEntryResult::Deleted),
+            (
+                Method::Delete,
+                EntryTarget::Type {
+                    resource_type,
+                    params,
+                },
+            ) => self
+                .conditional_delete(&resource_type, &params)
+                .await
+                .map(BundleEntryResult::Deleted),
+            _ => Err(AppError::invalid(
+                IssueCode::NotSupported,
+                None,
+                "this method and URL do not fit together",
+            )),
         }
     }
 
-    async fn read_entry(&self, target: EntryTarget, in_transaction: bool) -> Result<BundleEntryResult, AppError> {
+    async fn read_entry(
+        &self,
+        target: EntryTarget,
+        in_transaction: bool,
+    ) -> Result<BundleEntryResult, AppError> {
         match target {
-            EntryTarget::Instance { resource_type, id } => self.read(&resource_type, &id).await.map(BundleEntryResult::Read),
-            EntryTarget::Version { resource_type, id, version } => {
-                self.vread(&resource_type, &id, version).await.map(BundleEntryResult::Read)
-            }
-            EntryTarget::Type { resource_type, params } => {
-                let input = SearchInput { types: vec![resource_type], compartment: None, params, strict: in_transaction };
-                self.search(&input).await.map(|outcome| BundleEntryResult::Searched(Box::new(outcome)))
+            EntryTarget::Instance { resource_type, id } => self
+                .read(&resource_type, &id)
+                .await
+                .map(BundleEntryResult::Read),
+            EntryTarget::Version {
+                resource_type,
+                id,
+                version,
+            } => self
+                .vread(&resource_type, &id, version)
+                .await
+                .map(BundleEntryResult::Read),
+            EntryTarget::Type {
+                resource_type,
+                params,
+            } => {
+                let input = SearchInput {
+                    types: vec![resource_type],
+                    compartment: None,
+                    params,
+                    strict: in_transaction,
+                };
+                self.search(&input)
+                    .await
+                    .map(|outcome| BundleEntryResult::Searched(Box::new(outcome)))
             }
         }
     }
@@ -182,17 +257,32 @@ impl App {
         let mut targets_written: HashSet<(String, String)> = HashSet::new();
         for (index, entry) in entries.iter().enumerate() {
             let planned = match (entry.method, &entry.target) {
-                (Method::Post, EntryTarget::Type { resource_type, params }) => {
-                    let condition = entry.if_none_exist.clone().or((!params.is_empty()).then(|| params.clone()));
+                (
+                    Method::Post,
+                    EntryTarget::Type {
+                        resource_type,
+                        params,
+                    },
+                ) => {
+                    let condition = entry
+                        .if_none_exist
+                        .clone()
+                        .or((!params.is_empty()).then(|| params.clone()));
                     let id = match condition {
                         Some(condition) => {
-                            let query = self.condition_query(resource_type, &condition).map_err(|e| at_entry(index, e))?;
+                            let query = self
+                                .condition_query(resource_type, &condition)
+                                .map_err(|e| at_entry(index, e))?;
                             let matches = self.match_ids(&query, 2).await?;
                             match matches.as_slice() {
                                 [] => new_id(),
                                 [existing] => {
                                     let resource = self.read(resource_type, existing).await?;
-                                    results[index] = Some(BundleEntryResult::Written(WriteResult { resource, created: false }));
+                                    results[index] =
+                                        Some(BundleEntryResult::Written(WriteResult {
+                                            resource,
+                                            created: false,
+                                        }));
                                     existing.clone()
                                 }
                                 _ => return Err(at_entry(index, multiple_matches())),
@@ -202,9 +292,19 @@ impl App {
                     };
                     Some((resource_type.clone(), id))
                 }
-                (Method::Put, EntryTarget::Instance { resource_type, id }) => Some((resource_type.clone(), id.clone())),
-                (Method::Put, EntryTarget::Type { resource_type, params }) => {
-                    let query = self.condition_query(resource_type, params).map_err(|e| at_entry(index, e))?;
+                (Method::Put, EntryTarget::Instance { resource_type, id }) => {
+                    Some((resource_type.clone(), id.clone()))
+                }
+                (
+                    Method::Put,
+                    EntryTarget::Type {
+                        resource_type,
+                        params,
+                    },
+                ) => {
+                    let query = self
+                        .condition_query(resource_type, params)
+                        .map_err(|e| at_entry(index, e))?;
                     let matches = self.match_ids(&query, 2).await?;
                     let id = match matches.as_slice() {
                         [] => entry
@@ -218,9 +318,19 @@ impl App {
                     };
                     Some((resource_type.clone(), id))
                 }
-                (Method::Delete, EntryTarget::Instance { resource_type, id }) => Some((resource_type.clone(), id.clone())),
-                (Method::Delete, EntryTarget::Type { resource_type, params }) => {
-                    let query = self.condition_query(resource_type, params).map_err(|e| at_entry(index, e))?;
+                (Method::Delete, EntryTarget::Instance { resource_type, id }) => {
+                    Some((resource_type.clone(), id.clone()))
+                }
+                (
+                    Method::Delete,
+                    EntryTarget::Type {
+                        resource_type,
+                        params,
+                    },
+                ) => {
+                    let query = self
+                        .condition_query(resource_type, params)
+                        .map_err(|e| at_entry(index, e))?;
                     let matches = self.match_ids(&query, 2).await?;
                     match matches.as_slice() {
                         [] => {
@@ -235,7 +345,11 @@ impl App {
                 _ => {
                     return Err(at_entry(
                         index,
-                        AppError::invalid(IssueCode::NotSupported, None, "this method and URL do not fit together"),
+                        AppError::invalid(
+                            IssueCode::NotSupported,
+                            None,
+                            "this method and URL do not fit together",
+                        ),
                     ));
                 }
             };
@@ -245,14 +359,26 @@ impl App {
                 if !targets_written.insert((resource_type.clone(), id.clone())) {
                     return Err(at_entry(
                         index,
-                        AppError::invalid(IssueCode::Duplicate, None, "two entries of the transaction write the same resource"),
+                        AppError::invalid(
+                            IssueCode::Duplicate,
+                            None,
+                            "two entries of the transaction write the same resource",
+                        ),
                     ));
                 }
                 if let Some(full_url) = &entry.full_url {
                     resolved.insert(full_url.clone(), format!("{resource_type}/{id}"));
                 }
-            } else if let (Some(full_url), Some(BundleEntryResult::Written(existing))) = (&entry.full_url, &results[index]) {
-                resolved.insert(full_url.clone(), format!("{}/{}", existing.resource.resource_type, existing.resource.id));
+            } else if let (Some(full_url), Some(BundleEntryResult::Written(existing))) =
+                (&entry.full_url, &results[index])
+            {
+                resolved.insert(
+                    full_url.clone(),
+                    format!(
+                        "{}/{}",
+                        existing.resource.resource_type, existing.resource.id
+                    ),
+                );
             }
             planned_ids.push(planned);
         }
@@ -265,15 +391,27 @@ impl App {
             }
         }
         for reference in conditional {
-            if let Some(EntryTarget::Type { resource_type, params }) = parse_entry_url(&reference) {
+            if let Some(EntryTarget::Type {
+                resource_type,
+                params,
+            }) = parse_entry_url(&reference)
+            {
                 let query = self.condition_query(&resource_type, &params)?;
                 let matches = self.match_ids(&query, 2).await?;
                 match matches.as_slice() {
                     [only] => {
                         resolved.insert(reference, format!("{resource_type}/{only}"));
                     }
-                    [] => return Err(AppError::PreconditionFailed("a conditional reference matches no resource".into())),
-                    _ => return Err(AppError::PreconditionFailed("a conditional reference matches more than one resource".into())),
+                    [] => {
+                        return Err(AppError::PreconditionFailed(
+                            "a conditional reference matches no resource".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(AppError::PreconditionFailed(
+                            "a conditional reference matches more than one resource".into(),
+                        ));
+                    }
                 }
             }
         }
@@ -297,7 +435,11 @@ impl App {
             match entry.method {
                 Method::Delete => deletes.push(Planned {
                     entry: index,
-                    op: WriteOp::Delete { resource_type, id, if_match: entry.if_match },
+                    op: WriteOp::Delete {
+                        resource_type,
+                        id,
+                        if_match: entry.if_match,
+                    },
                 }),
                 Method::Post | Method::Put => {
                     let mut body = entry.resource.unwrap_or(Value::Null);
@@ -315,13 +457,29 @@ impl App {
                     }
                     match self.prepare_write(&resource_type, &id, body) {
                         Ok(write) if entry.method == Method::Post => {
-                            creates.push(Planned { entry: index, op: WriteOp::Create { write, if_none_exist: None } });
+                            creates.push(Planned {
+                                entry: index,
+                                op: WriteOp::Create {
+                                    write,
+                                    if_none_exist: None,
+                                },
+                            });
                         }
                         Ok(write) => {
-                            updates.push(Planned { entry: index, op: WriteOp::Update { write, if_match: entry.if_match } });
+                            updates.push(Planned {
+                                entry: index,
+                                op: WriteOp::Update {
+                                    write,
+                                    if_match: entry.if_match,
+                                },
+                            });
                         }
                         Err(AppError::Invalid(entry_issues)) => {
-                            issues.extend(entry_issues.into_iter().map(|issue| within_entry(index, issue)));
+                            issues.extend(
+                                entry_issues
+                                    .into_iter()
+                                    .map(|issue| within_entry(index, issue)),
+                            );
                         }
                         Err(error) => return Err(at_entry(index, error)),
                     }
@@ -338,9 +496,17 @@ impl App {
         let ops: Vec<WriteOp> = planned.into_iter().map(|planned| planned.op).collect();
         let outcomes = match self.store.write(ops).await {
             Ok(outcomes) => outcomes,
-            Err(store::StoreError::VersionConflict { op, expected, actual }) => {
+            Err(store::StoreError::VersionConflict {
+                op,
+                expected,
+                actual,
+            }) => {
                 let entry = entry_of.get(op).copied().unwrap_or_default();
-                let error = AppError::from(store::StoreError::VersionConflict { op, expected, actual });
+                let error = AppError::from(store::StoreError::VersionConflict {
+                    op,
+                    expected,
+                    actual,
+                });
                 return Err(at_entry(entry, error));
             }
             Err(error) => return Err(error.into()),
@@ -353,11 +519,19 @@ impl App {
             });
         }
         for (index, target) in gets {
-            results[index] = Some(self.read_entry(target, true).await.map_err(|error| at_entry(index, error))?);
+            results[index] = Some(
+                self.read_entry(target, true)
+                    .await
+                    .map_err(|error| at_entry(index, error))?,
+            );
         }
         results
             .into_iter()
-            .map(|result| result.ok_or_else(|| AppError::Internal("a transaction entry was left without a result".into())))
+            .map(|result| {
+                result.ok_or_else(|| {
+                    AppError::Internal("a transaction entry was left without a result".into())
+                })
+            })
             .collect()
     }
 }
@@ -367,7 +541,11 @@ impl App {
 fn parse_entry(index: usize, raw: Value) -> Result<Entry, AppError> {
     let expression = |element: &str| Some(format!("Bundle.entry[{index}].{element}"));
     let Value::Object(mut object) = raw else {
-        return Err(AppError::invalid(IssueCode::Structure, expression(""), "an entry must be an object"));
+        return Err(AppError::invalid(
+            IssueCode::Structure,
+            expression(""),
+            "an entry must be an object",
+        ));
     };
     let request = object.remove("request").unwrap_or(Value::Null);
     let method = match request.get("method").and_then(Value::as_str) {
@@ -382,30 +560,57 @@ fn parse_entry(index: usize, raw: Value) -> Result<Entry, AppError> {
                 "PATCH entries are not supported in Bundles; use PATCH on the resource",
             ));
         }
-        _ => return Err(AppError::invalid(IssueCode::Required, expression("request.method"), "request.method is missing or unknown")),
+        _ => {
+            return Err(AppError::invalid(
+                IssueCode::Required,
+                expression("request.method"),
+                "request.method is missing or unknown",
+            ));
+        }
     };
     let target = request
         .get("url")
         .and_then(Value::as_str)
         .and_then(parse_entry_url)
-        .ok_or_else(|| AppError::invalid(IssueCode::Invalid, expression("request.url"), "request.url is missing or not a FHIR URL"))?;
-    let if_none_exist = request.get("ifNoneExist").and_then(Value::as_str).map(|query| decode_query(query.trim_start_matches('?')));
+        .ok_or_else(|| {
+            AppError::invalid(
+                IssueCode::Invalid,
+                expression("request.url"),
+                "request.url is missing or not a FHIR URL",
+            )
+        })?;
+    let if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(|query| decode_query(query.trim_start_matches('?')));
     let if_match = match request.get("ifMatch").and_then(Value::as_str) {
-        Some(tag) => Some(
-            parse_etag(tag)
-                .ok_or_else(|| AppError::invalid(IssueCode::Invalid, expression("request.ifMatch"), "ifMatch must be an ETag such as W/\"3\""))?,
-        ),
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
+            AppError::invalid(
+                IssueCode::Invalid,
+                expression("request.ifMatch"),
+                "ifMatch must be an ETag such as W/\"3\"",
+            )
+        })?),
         None => None,
     };
     let resource = object.remove("resource");
     if matches!(method, Method::Post | Method::Put) {
         let Some(resource) = &resource else {
-            return Err(AppError::invalid(IssueCode::Required, expression("resource"), "a POST or PUT entry needs a resource"));
+            return Err(AppError::invalid(
+                IssueCode::Required,
+                expression("resource"),
+                "a POST or PUT entry needs a resource",
+            ));
         };
         let url_type = match &target {
-            EntryTarget::Type { resource_type, .. } | EntryTarget::Instance { resource_type, .. } => resource_type,
+            EntryTarget::Type { resource_type, .. }
+            | EntryTarget::Instance { resource_type, .. } => resource_type,
             EntryTarget::Version { .. } => {
-                return Err(AppError::invalid(IssueCode::Invalid, expression("request.url"), "a write cannot address a version"));
+                return Err(AppError::invalid(
+                    IssueCode::Invalid,
+                    expression("request.url"),
+                    "a write cannot address a version",
+                ));
             }
         };
         if resource.get("resourceType").and_then(Value::as_str) != Some(url_type.as_str()) {
@@ -416,19 +621,39 @@ fn parse_entry(index: usize, raw: Value) -> Result<Entry, AppError> {
             ));
         }
     }
-    let full_url = object.remove("fullUrl").and_then(|value| value.as_str().map(str::to_owned));
-    Ok(Entry { method, target, full_url, resource, if_none_exist, if_match })
+    let full_url = object
+        .remove("fullUrl")
+        .and_then(|value| value.as_str().map(str::to_owned));
+    Ok(Entry {
+        method,
+        target,
+        full_url,
+        resource,
+        if_none_exist,
+        if_match,
+    })
 }
 
 /// Parses `W/"3"` or `"3"` into a version number.
 pub fn parse_etag(tag: &str) -> Option<u64> {
-    tag.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    tag.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 /// Prefixes each issue's expression with the entry it came from.
 fn within_entry(index: usize, mut issue: Issue) -> Issue {
+    // Validation paths start with the resource type (`Patient.gender`); inside a Bundle the entry
+    // takes its place (`Bundle.entry[1].resource.gender`).
     issue.expression = Some(match issue.expression.take() {
-        Some(inner) => format!("Bundle.entry[{index}].resource.{inner}"),
+        Some(inner) => match inner.split_once('.') {
+            Some((head, rest)) if head.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                format!("Bundle.entry[{index}].resource.{rest}")
+            }
+            _ => format!("Bundle.entry[{index}].resource.{inner}"),
+        },
         None => format!("Bundle.entry[{index}]"),
     });
     issue
@@ -437,8 +662,15 @@ fn within_entry(index: usize, mut issue: Issue) -> Issue {
 /// Names the entry in a failure that aborted the transaction.
 fn at_entry(index: usize, error: AppError) -> AppError {
     match error {
-        AppError::Invalid(issues) => AppError::Invalid(issues.into_iter().map(|issue| within_entry(index, issue)).collect()),
-        AppError::PreconditionFailed(message) => AppError::PreconditionFailed(format!("entry {index}: {message}")),
+        AppError::Invalid(issues) => AppError::Invalid(
+            issues
+                .into_iter()
+                .map(|issue| within_entry(index, issue))
+                .collect(),
+        ),
+        AppError::PreconditionFailed(message) => {
+            AppError::PreconditionFailed(format!("entry {index}: {message}"))
+        }
         AppError::Conflict(message) => AppError::Conflict(format!("entry {index}: {message}")),
         AppError::Denied(message) => AppError::Denied(format!("entry {index}: {message}")),
         other => other,

@@ -15,7 +15,10 @@ pub enum AppError {
     NotFound,
     /// The resource was deleted at `version`.
     #[error("gone")]
-    Gone { version: u64, last_updated: Timestamp },
+    Gone {
+        version: u64,
+        last_updated: Timestamp,
+    },
     /// The policy said no.
     #[error("denied: {0}")]
     Denied(String),
@@ -35,7 +38,11 @@ pub enum AppError {
 
 impl AppError {
     /// One invalid-request issue.
-    pub fn invalid(code: IssueCode, expression: Option<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: IssueCode,
+        expression: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         AppError::Invalid(vec![Issue::error(code, expression, message)])
     }
 }
@@ -43,8 +50,12 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::VersionConflict { expected, actual, .. } => AppError::PreconditionFailed(match actual {
-                Some(actual) => format!("version {expected} was expected but the current version is {actual}"),
+            StoreError::VersionConflict {
+                expected, actual, ..
+            } => AppError::PreconditionFailed(match actual {
+                Some(actual) => {
+                    format!("version {expected} was expected but the current version is {actual}")
+                }
                 None => format!("version {expected} was expected but the resource does not exist"),
             }),
             StoreError::Duplicate(message) => AppError::Conflict(message),

@@ -47,17 +47,21 @@ impl App {
         for (name, value) in &request.params {
             match name.as_str() {
                 "_count" => {
-                    let count: u32 = value.parse().map_err(|_| bad_param("_count", "must be a non-negative integer"))?;
+                    let count: u32 = value
+                        .parse()
+                        .map_err(|_| bad_param("_count", "must be a non-negative integer"))?;
                     query.count = count.min(self.settings.max_count);
                     canonical.push((name.clone(), value.clone()));
                 }
                 "_since" => {
-                    let range = ::search::parse_date_range(value).ok_or_else(|| bad_param("_since", "must be an instant"))?;
+                    let range = ::search::parse_date_range(value)
+                        .ok_or_else(|| bad_param("_since", "must be an instant"))?;
                     query.since = Some(store::Timestamp(range.low));
                     canonical.push((name.clone(), value.clone()));
                 }
                 "_at" => {
-                    let range = ::search::parse_date_range(value).ok_or_else(|| bad_param("_at", "must be a date or instant"))?;
+                    let range = ::search::parse_date_range(value)
+                        .ok_or_else(|| bad_param("_at", "must be a date or instant"))?;
                     query.before = Some(store::Timestamp(range.high.saturating_add(1)));
                     canonical.push((name.clone(), value.clone()));
                 }
@@ -81,10 +85,19 @@ impl App {
         {
             return Err(AppError::NotFound);
         }
-        Ok(HistoryOutcome { entries: page.entries, next: page.next, total: page.total, canonical })
+        Ok(HistoryOutcome {
+            entries: page.entries,
+            next: page.next,
+            total: page.total,
+            canonical,
+        })
     }
 }
 
 fn bad_param(name: &str, message: &str) -> AppError {
-    AppError::invalid(IssueCode::Invalid, Some(name.to_owned()), format!("{name} {message}"))
+    AppError::invalid(
+        IssueCode::Invalid,
+        Some(name.to_owned()),
+        format!("{name} {message}"),
+    )
 }

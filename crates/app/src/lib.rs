@@ -9,9 +9,9 @@
 mod bundle;
 mod error;
 mod history;
+mod query;
 mod references;
 mod resources;
-mod query;
 mod settings;
 
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use store::Store;
 pub use crate::bundle::{BundleEntryResult, BundleKind, BundleOutcome, parse_etag};
 pub use crate::error::AppError;
 pub use crate::history::{HistoryOutcome, HistoryRequest};
-pub use crate::resources::{Preconditions, WriteResult};
 pub use crate::query::{SearchInput, SearchOutcome};
+pub use crate::resources::{Preconditions, WriteResult};
 pub use crate::settings::Settings;
 pub use ::search::{SearchError, Summary};
 pub use store::{
@@ -40,14 +40,20 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl App {
     /// Builds the façade over a store chosen by the binary.
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
-        App { store, registry: Registry::r4(), settings: Arc::new(settings) }
+        App {
+            store,
+            registry: Registry::r4(),
+            settings: Arc::new(settings),
+        }
     }
 
     /// The settings in force.

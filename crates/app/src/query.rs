@@ -86,7 +86,11 @@ impl App {
     }
 
     /// Ids of up to `limit` current matches of a condition query.
-    pub(crate) async fn match_ids(&self, query: &SearchQuery, limit: u32) -> Result<Vec<String>, AppError> {
+    pub(crate) async fn match_ids(
+        &self,
+        query: &SearchQuery,
+        limit: u32,
+    ) -> Result<Vec<String>, AppError> {
         let mut query = query.clone();
         query.count = limit;
         query.total = TotalMode::None;
@@ -95,6 +99,10 @@ impl App {
         query.includes.clear();
         query.revincludes.clear();
         let page = self.store.search(&query).await?;
-        Ok(page.matches.into_iter().map(|resource| resource.id).collect())
+        Ok(page
+            .matches
+            .into_iter()
+            .map(|resource| resource.id)
+            .collect())
     }
 }

@@ -9,11 +9,18 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EntryTarget {
     /// `[type]` or `[type]?params`.
-    Type { resource_type: String, params: Vec<(String, String)> },
+    Type {
+        resource_type: String,
+        params: Vec<(String, String)>,
+    },
     /// `[type]/[id]`.
     Instance { resource_type: String, id: String },
     /// `[type]/[id]/_history/[vid]`.
-    Version { resource_type: String, id: String, version: u64 },
+    Version {
+        resource_type: String,
+        id: String,
+        version: u64,
+    },
 }
 
 /// Splits a relative request URL (an absolute one is cut down to the part after `/fhir/` or after
@@ -31,15 +38,19 @@ pub(crate) fn parse_entry_url(url: &str) -> Option<EntryTarget> {
         Some((path, query)) => (path, Some(query)),
         None => (relative, None),
     };
-    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
     match (segments.as_slice(), query) {
         ([resource_type], query) => Some(EntryTarget::Type {
             resource_type: (*resource_type).to_owned(),
             params: query.map(decode_query).unwrap_or_default(),
         }),
-        ([resource_type, id], None) => {
-            Some(EntryTarget::Instance { resource_type: (*resource_type).to_owned(), id: (*id).to_owned() })
-        }
+        ([resource_type, id], None) => Some(EntryTarget::Instance {
+            resource_type: (*resource_type).to_owned(),
+            id: (*id).to_owned(),
+        }),
         ([resource_type, id, "_history", version], None) => Some(EntryTarget::Version {
             resource_type: (*resource_type).to_owned(),
             id: (*id).to_owned(),
@@ -51,7 +62,9 @@ pub(crate) fn parse_entry_url(url: &str) -> Option<EntryTarget> {
 
 /// Decodes an `application/x-www-form-urlencoded` query into ordered pairs.
 pub(crate) fn decode_query(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).map(|(name, value)| (name.into_owned(), value.into_owned())).collect()
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
 }
 
 /// Replaces every string equal to a key of `resolved` (a `urn:uuid:` fullUrl or a conditional
@@ -64,8 +77,12 @@ pub(crate) fn rewrite_references(value: &mut Value, resolved: &HashMap<String, S
                 *text = target.clone();
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| rewrite_references(item, resolved)),
-        Value::Object(object) => object.values_mut().for_each(|item| rewrite_references(item, resolved)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| rewrite_references(item, resolved)),
+        Value::Object(object) => object
+            .values_mut()
+            .for_each(|item| rewrite_references(item, resolved)),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
@@ -73,7 +90,9 @@ pub(crate) fn rewrite_references(value: &mut Value, resolved: &HashMap<String, S
 /// Every `Reference.reference` of the form `Type?params` (a conditional reference), once each.
 pub(crate) fn conditional_references(value: &Value, found: &mut Vec<String>) {
     match value {
-        Value::Array(items) => items.iter().for_each(|item| conditional_references(item, found)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| conditional_references(item, found)),
         Value::Object(object) => {
             if let Some(Value::String(reference)) = object.get("reference")
                 && reference.contains('?')
@@ -82,7 +101,9 @@ pub(crate) fn conditional_references(value: &Value, found: &mut Vec<String>) {
             {
                 found.push(reference.clone());
             }
-            object.values().for_each(|item| conditional_references(item, found));
+            object
+                .values()
+                .for_each(|item| conditional_references(item, found));
         }
         Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
@@ -98,16 +119,26 @@ mod tests {
             parse_entry_url("Patient?identifier=urn%3Aoid%3A1%7C42&name=yamada"),
             Some(EntryTarget::Type {
                 resource_type: "Patient".into(),
-                params: vec![("identifier".into(), "urn:oid:1|42".into()), ("name".into(), "yamada".into())],
+                params: vec![
+                    ("identifier".into(), "urn:oid:1|42".into()),
+                    ("name".into(), "yamada".into())
+                ],
             })
         );
         assert_eq!(
             parse_entry_url("http://example.org/fhir/Observation/a-1"),
-            Some(EntryTarget::Instance { resource_type: "Observation".into(), id: "a-1".into() })
+            Some(EntryTarget::Instance {
+                resource_type: "Observation".into(),
+                id: "a-1".into()
+            })
         );
         assert_eq!(
             parse_entry_url("Patient/p1/_history/3"),
-            Some(EntryTarget::Version { resource_type: "Patient".into(), id: "p1".into(), version: 3 })
+            Some(EntryTarget::Version {
+                resource_type: "Patient".into(),
+                id: "p1".into(),
+                version: 3
+            })
         );
         assert_eq!(parse_entry_url("Patient/p1/_history/x"), None);
         assert_eq!(parse_entry_url("http://example.org/other/Patient/1"), None);

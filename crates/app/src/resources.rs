@@ -44,7 +44,10 @@ impl App {
                     0 => Some(Box::new(query)),
                     1 => {
                         let existing = self.read(resource_type, &matches[0]).await?;
-                        return Ok(WriteResult { resource: existing, created: false });
+                        return Ok(WriteResult {
+                            resource: existing,
+                            created: false,
+                        });
                     }
                     _ => return Err(multiple_matches()),
                 }
@@ -52,7 +55,12 @@ impl App {
             None => None,
         };
         let write = self.prepare_write(resource_type, &new_id(), body)?;
-        let outcome = self.write_one(WriteOp::Create { write, if_none_exist }).await?;
+        let outcome = self
+            .write_one(WriteOp::Create {
+                write,
+                if_none_exist,
+            })
+            .await?;
         write_result(outcome)
     }
 
@@ -64,9 +72,10 @@ impl App {
         check_type(resource_type)?;
         match self.store.read(resource_type, id).await? {
             None => Err(AppError::NotFound),
-            Some(resource) if resource.deleted => {
-                Err(AppError::Gone { version: resource.version, last_updated: resource.last_updated })
-            }
+            Some(resource) if resource.deleted => Err(AppError::Gone {
+                version: resource.version,
+                last_updated: resource.last_updated,
+            }),
             Some(resource) => Ok(resource),
         }
     }
@@ -75,13 +84,19 @@ impl App {
     ///
     /// # Errors
     /// `NotFound`, `Gone` for the version written by a delete, `Unavailable`.
-    pub async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<StoredResource, AppError> {
+    pub async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<StoredResource, AppError> {
         check_type(resource_type)?;
         match self.store.vread(resource_type, id, version).await? {
             None => Err(AppError::NotFound),
-            Some(resource) if resource.deleted => {
-                Err(AppError::Gone { version: resource.version, last_updated: resource.last_updated })
-            }
+            Some(resource) if resource.deleted => Err(AppError::Gone {
+                version: resource.version,
+                last_updated: resource.last_updated,
+            }),
             Some(resource) => Ok(resource),
         }
     }
@@ -115,7 +130,12 @@ impl App {
             }
         }
         let write = self.prepare_write(resource_type, id, body)?;
-        let outcome = self.write_one(WriteOp::Update { write, if_match: preconditions.if_match }).await?;
+        let outcome = self
+            .write_one(WriteOp::Update {
+                write,
+                if_match: preconditions.if_match,
+            })
+            .await?;
         write_result(outcome)
     }
 
@@ -134,7 +154,10 @@ impl App {
         let query = self.condition_query(resource_type, params)?;
         let matches = self.match_ids(&query, 2).await?;
         let id = match matches.as_slice() {
-            [] => body.get("id").and_then(Value::as_str).map_or_else(new_id, str::to_owned),
+            [] => body
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(new_id, str::to_owned),
             [only] => only.clone(),
             _ => return Err(multiple_matches()),
         };
@@ -175,7 +198,8 @@ impl App {
                 current.version
             )));
         }
-        let mut body = fhir::parse_json(current.json.as_bytes()).map_err(|issue| AppError::Internal(issue.diagnostics.into()))?;
+        let mut body = fhir::parse_json(current.json.as_bytes())
+            .map_err(|issue| AppError::Internal(issue.diagnostics.into()))?;
         fhir::patch::apply(&mut body, patch).map_err(|issue| AppError::Invalid(vec![issue]))?;
         if body.get("resourceType").and_then(Value::as_str) != Some(resource_type)
             || body.get("id").and_then(Value::as_str) != Some(id)
@@ -187,7 +211,12 @@ impl App {
             ));
         }
         let write = self.prepare_write(resource_type, id, body)?;
-        let outcome = self.write_one(WriteOp::Update { write, if_match: Some(current.version) }).await?;
+        let outcome = self
+            .write_one(WriteOp::Update {
+                write,
+                if_match: Some(current.version),
+            })
+            .await?;
         write_result(outcome)
     }
 
@@ -227,7 +256,10 @@ impl App {
         let matches = self.match_ids(&query, 2).await?;
         match matches.as_slice() {
             [] => Ok(None),
-            [only] => self.delete(resource_type, only, &Preconditions::default()).await,
+            [only] => {
+                self.delete(resource_type, only, &Preconditions::default())
+                    .await
+            }
             _ => Err(multiple_matches()),
         }
     }
@@ -237,10 +269,19 @@ impl App {
     ///
     /// # Errors
     /// `Invalid` with one issue per problem, each naming its element.
-    pub(crate) fn prepare_write(&self, resource_type: &str, id: &str, body: Value) -> Result<ResourceWrite, AppError> {
+    pub(crate) fn prepare_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<ResourceWrite, AppError> {
         check_type(resource_type)?;
         let Value::Object(object) = body else {
-            return Err(AppError::invalid(IssueCode::Structure, None, "the body must be a JSON object"));
+            return Err(AppError::invalid(
+                IssueCode::Structure,
+                None,
+                "the body must be a JSON object",
+            ));
         };
         match object.get("resourceType").and_then(Value::as_str) {
             Some(found) if found == resource_type => {}
@@ -262,20 +303,33 @@ impl App {
         let body = Value::Object(canonical_order(object, id));
         let issues: Vec<_> = fhir::validate_resource(&body)
             .into_iter()
-            .filter(|issue| matches!(issue.severity, fhir::Severity::Error | fhir::Severity::Fatal))
+            .filter(|issue| {
+                matches!(
+                    issue.severity,
+                    fhir::Severity::Error | fhir::Severity::Fatal
+                )
+            })
             .collect();
         if !issues.is_empty() {
             return Err(AppError::Invalid(issues));
         }
         let index = self.registry.extract(resource_type, &body);
         let compartments = self.registry.compartments(resource_type, id, &index);
-        Ok(ResourceWrite { resource_type: resource_type.to_owned(), id: id.to_owned(), body, index, compartments })
+        Ok(ResourceWrite {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            body,
+            index,
+            compartments,
+        })
     }
 
     /// Runs one write operation as its own transaction.
     async fn write_one(&self, op: WriteOp) -> Result<WriteOutcome, AppError> {
         let mut outcomes = self.store.write(vec![op]).await?;
-        outcomes.pop().ok_or_else(|| AppError::Internal("the store returned no outcome".into()))
+        outcomes
+            .pop()
+            .ok_or_else(|| AppError::Internal("the store returned no outcome".into()))
     }
 }
 
@@ -304,7 +358,10 @@ fn canonical_order(mut object: Map<String, Value>, id: &str) -> Map<String, Valu
     if let Some(Value::Object(mut meta)) = object.shift_remove("meta") {
         meta.shift_remove("versionId");
         meta.shift_remove("lastUpdated");
-        ordered.insert("meta".into(), Value::Object(meta));
+        // FHIR JSON forbids empty objects; the store creates `meta` when it stamps the version.
+        if !meta.is_empty() {
+            ordered.insert("meta".into(), Value::Object(meta));
+        }
     }
     ordered.extend(object);
     ordered
@@ -316,12 +373,16 @@ pub(crate) fn multiple_matches() -> AppError {
 
 pub(crate) fn write_result(outcome: WriteOutcome) -> Result<WriteResult, AppError> {
     match outcome {
-        WriteOutcome::Created(resource) => Ok(WriteResult { resource, created: true }),
-        WriteOutcome::Updated(resource) | WriteOutcome::Existing(resource) => {
-            Ok(WriteResult { resource, created: false })
-        }
-        WriteOutcome::Deleted { .. } | WriteOutcome::NotFound => {
-            Err(AppError::Internal("the store answered a create or update with a delete outcome".into()))
-        }
+        WriteOutcome::Created(resource) => Ok(WriteResult {
+            resource,
+            created: true,
+        }),
+        WriteOutcome::Updated(resource) | WriteOutcome::Existing(resource) => Ok(WriteResult {
+            resource,
+            created: false,
+        }),
+        WriteOutcome::Deleted { .. } | WriteOutcome::NotFound => Err(AppError::Internal(
+            "the store answered a create or update with a delete outcome".into(),
+        )),
     }
 }

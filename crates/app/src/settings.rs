@@ -13,6 +13,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { default_count: 50, max_count: 1000, max_bundle_entries: 20_000 }
+        Settings {
+            default_count: 50,
+            max_count: 1000,
+            max_bundle_entries: 20_000,
+        }
     }
 }

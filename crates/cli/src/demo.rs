@@ -39,8 +39,22 @@ const DIAGNOSES: [(&str, &str, &str); 5] = [
 /// (JLAC10, LOINC, name, unit, low, high)
 const LABS: [(&str, &str, &str, &str, f64, f64); 4] = [
     ("3D046000002227101", "4548-4", "HbA1c", "%", 4.6, 6.2),
-    ("3F015000002327101", "2093-3", "総コレステロール", "mg/dL", 142.0, 248.0),
-    ("3C015000002327101", "2160-0", "クレアチニン", "mg/dL", 0.46, 1.07),
+    (
+        "3F015000002327101",
+        "2093-3",
+        "総コレステロール",
+        "mg/dL",
+        142.0,
+        248.0,
+    ),
+    (
+        "3C015000002327101",
+        "2160-0",
+        "クレアチニン",
+        "mg/dL",
+        0.46,
+        1.07,
+    ),
     ("3B035000002327201", "1742-6", "ALT", "U/L", 7.0, 42.0),
 ];
 
@@ -50,8 +64,15 @@ pub(crate) async fn load_if_empty(app: &App) -> anyhow::Result<()> {
         tracing::info!("the store already holds data: demo population not loaded");
         return Ok(());
     }
-    let outcome = app.process_bundle(bundle()).await.context("loading the demo population failed")?;
-    tracing::info!(resources = outcome.entries.len(), patients = PATIENTS, "demo population loaded");
+    let outcome = app
+        .process_bundle(bundle())
+        .await
+        .context("loading the demo population failed")?;
+    tracing::info!(
+        resources = outcome.entries.len(),
+        patients = PATIENTS,
+        "demo population loaded"
+    );
     Ok(())
 }
 
@@ -60,7 +81,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, bound: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 33) % bound as u64) as usize
     }
 }

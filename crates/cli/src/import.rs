@@ -26,11 +26,17 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
     for path in paths {
         collect_files(path, true, &mut files)?;
     }
-    let total_bytes: u64 = files.iter().filter_map(|file| std::fs::metadata(file).ok()).map(|meta| meta.len()).sum();
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|meta| meta.len())
+        .sum();
     let progress = ProgressBar::new(total_bytes);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let mut summary = Summary::default();
@@ -39,7 +45,10 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
         summary.files += 1;
         let is_ndjson = file.extension().is_some_and(|ext| ext == "ndjson");
         if is_ndjson {
-            let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            );
             for line in reader.lines() {
                 let line = line.with_context(|| format!("cannot read {}", file.display()))?;
                 progress.inc(line.len() as u64 + 1);
@@ -52,24 +61,36 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
                 }
                 if pending.len() >= batch {
                     flush(app, &mut pending, &mut summary).await?;
-                    progress.set_message(format!("{} imported, {} failed", summary.imported, summary.failed));
+                    progress.set_message(format!(
+                        "{} imported, {} failed",
+                        summary.imported, summary.failed
+                    ));
                 }
             }
         } else {
-            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             progress.inc(bytes.len() as u64);
             let Ok(value) = fhir::parse_json(&bytes) else {
                 summary.failed += 1;
                 continue;
             };
             let bundle_type = (value.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
-                .then(|| value.get("type").and_then(Value::as_str).unwrap_or_default().to_owned());
+                .then(|| {
+                    value
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                });
             match bundle_type.as_deref() {
                 Some("transaction" | "batch") => {
                     flush(app, &mut pending, &mut summary).await?;
                     match app.process_bundle(value).await {
                         Ok(outcome) => tally(&outcome.entries, &mut summary),
-                        Err(AppError::Unavailable(error)) => return Err(error).context("the store is unavailable"),
+                        Err(AppError::Unavailable(error)) => {
+                            return Err(error).context("the store is unavailable");
+                        }
                         Err(_) => summary.failed += 1,
                     }
                 }
@@ -88,7 +109,10 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
             if pending.len() >= batch {
                 flush(app, &mut pending, &mut summary).await?;
             }
-            progress.set_message(format!("{} imported, {} failed", summary.imported, summary.failed));
+            progress.set_message(format!(
+                "{} imported, {} failed",
+                summary.imported, summary.failed
+            ));
         }
     }
     flush(app, &mut pending, &mut summary).await?;
@@ -111,11 +135,17 @@ async fn flush(app: &App, pending: &mut Vec<Value>, summary: &mut Summary) -> an
     }
     let resources = std::mem::take(pending);
     let count = resources.len();
-    match app.process_bundle(bundle_of("transaction", &resources)).await {
+    match app
+        .process_bundle(bundle_of("transaction", &resources))
+        .await
+    {
         Ok(_) => summary.imported += count,
         Err(AppError::Unavailable(error)) => return Err(error).context("the store is unavailable"),
         Err(_) => {
-            let outcome = app.process_bundle(bundle_of("batch", &resources)).await.context("a batch import failed")?;
+            let outcome = app
+                .process_bundle(bundle_of("batch", &resources))
+                .await
+                .context("a batch import failed")?;
             tally(&outcome.entries, summary);
         }
     }
@@ -136,7 +166,10 @@ fn bundle_of(kind: &str, resources: &[Value]) -> Value {
     let entries: Vec<Value> = resources
         .iter()
         .map(|resource| {
-            let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or("Unknown");
+            let resource_type = resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("Unknown");
             let request = match resource.get("id").and_then(Value::as_str) {
                 Some(id) => json!({"method": "PUT", "url": format!("{resource_type}/{id}")}),
                 None => json!({"method": "POST", "url": resource_type}),
@@ -159,7 +192,10 @@ fn collect_files(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> anyhow::
         for child in children {
             collect_files(&child, false, files)?;
         }
-    } else if path.extension().is_some_and(|ext| ext == "json" || ext == "ndjson") {
+    } else if path
+        .extension()
+        .is_some_and(|ext| ext == "json" || ext == "ndjson")
+    {
         files.push(path.to_owned());
     } else if named && path.exists() {
         files.push(path.to_owned());

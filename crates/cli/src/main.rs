@@ -13,10 +13,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use store::{Store, SystemClock};
 
 #[derive(Debug, Parser)]
-#[command(name = "tsunagu", version, about = "Electronic medical record information sharing service (FHIR R4)")]
+#[command(
+    name = "tsunagu",
+    version,
+    about = "Electronic medical record information sharing service (FHIR R4)"
+)]
 struct Cli {
     /// Where the data lives: `sqlite://PATH` (the embedded default).
-    #[arg(long, global = true, env = "TSUNAGU_DATABASE", default_value = "sqlite://data/tsunagu.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "TSUNAGU_DATABASE",
+        default_value = "sqlite://data/tsunagu.db"
+    )]
     database: String,
     /// Log format.
     #[arg(long, global = true, env = "TSUNAGU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -77,13 +86,23 @@ async fn main() -> anyhow::Result<()> {
     let store = open_store(&cli.database)?;
     let app = app::App::new(store, app::Settings::default());
     match cli.command {
-        Command::Serve { listen, demo, max_body_bytes, base_url } => {
+        Command::Serve {
+            listen,
+            demo,
+            max_body_bytes,
+            base_url,
+        } => {
             if demo {
                 demo::load_if_empty(&app).await?;
             }
-            let settings = server::ServerSettings { max_body_bytes, base_url };
+            let settings = server::ServerSettings {
+                max_body_bytes,
+                base_url,
+            };
             let state = server::AppState::new(app, settings);
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, "tsunagu is serving FHIR R4 at /fhir");
             server::run(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
@@ -98,8 +117,12 @@ async fn main() -> anyhow::Result<()> {
 /// Opens the backend named by the URL scheme.
 fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let store = store_sqlite::SqliteStore::open(std::path::Path::new(path), store_sqlite::SqliteOptions::default(), Arc::new(SystemClock))
-            .with_context(|| format!("cannot open the SQLite store at {path}"))?;
+        let store = store_sqlite::SqliteStore::open(
+            std::path::Path::new(path),
+            store_sqlite::SqliteOptions::default(),
+            Arc::new(SystemClock),
+        )
+        .with_context(|| format!("cannot open the SQLite store at {path}"))?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -109,8 +132,11 @@ fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -143,11 +169,18 @@ async fn shutdown_signal() {
 async fn export(app: &app::App, out: &std::path::Path, types: Vec<String>) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let types = if types.is_empty() { app.resource_types_in_use().await? } else { types };
+    let types = if types.is_empty() {
+        app.resource_types_in_use().await?
+    } else {
+        types
+    };
     let mut total = 0usize;
     for resource_type in types {
         let path = out.join(format!("{resource_type}.ndjson"));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
         let mut after = None;
         let mut count = 0usize;
         loop {

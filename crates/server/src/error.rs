@@ -58,57 +58,103 @@ impl ApiError {
         let one = |code: IssueCode, message: &str| vec![Issue::error(code, None, message)];
         match self {
             ApiError::App(AppError::Invalid(issues)) => (StatusCode::BAD_REQUEST, issues, None),
-            ApiError::App(AppError::NotFound) => {
-                (StatusCode::NOT_FOUND, one(IssueCode::NotFound, "the resource was not found"), None)
-            }
-            ApiError::App(AppError::Gone { .. }) => {
-                (StatusCode::GONE, one(IssueCode::Deleted, "the resource has been deleted"), None)
-            }
-            ApiError::App(AppError::Denied(reason)) => (StatusCode::FORBIDDEN, one(IssueCode::Forbidden, &reason), None),
-            ApiError::App(AppError::Conflict(reason)) => (StatusCode::CONFLICT, one(IssueCode::Conflict, &reason), None),
-            ApiError::App(AppError::PreconditionFailed(reason)) => {
-                (StatusCode::PRECONDITION_FAILED, one(IssueCode::Conflict, &reason), None)
-            }
+            ApiError::App(AppError::NotFound) => (
+                StatusCode::NOT_FOUND,
+                one(IssueCode::NotFound, "the resource was not found"),
+                None,
+            ),
+            ApiError::App(AppError::Gone { .. }) => (
+                StatusCode::GONE,
+                one(IssueCode::Deleted, "the resource has been deleted"),
+                None,
+            ),
+            ApiError::App(AppError::Denied(reason)) => (
+                StatusCode::FORBIDDEN,
+                one(IssueCode::Forbidden, &reason),
+                None,
+            ),
+            ApiError::App(AppError::Conflict(reason)) => (
+                StatusCode::CONFLICT,
+                one(IssueCode::Conflict, &reason),
+                None,
+            ),
+            ApiError::App(AppError::PreconditionFailed(reason)) => (
+                StatusCode::PRECONDITION_FAILED,
+                one(IssueCode::Conflict, &reason),
+                None,
+            ),
             ApiError::App(AppError::Unavailable(source)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 one(
                     IssueCode::Transient,
-                    &format!("the service is temporarily unavailable; retry later (request id {})", current_request_id()),
+                    &format!(
+                        "the service is temporarily unavailable; retry later (request id {})",
+                        current_request_id()
+                    ),
                 ),
                 Some(error_chain(&source)),
             ),
             ApiError::App(AppError::Internal(source)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                one(IssueCode::Exception, &format!("an internal error occurred (request id {})", current_request_id())),
+                one(
+                    IssueCode::Exception,
+                    &format!(
+                        "an internal error occurred (request id {})",
+                        current_request_id()
+                    ),
+                ),
                 Some(error_chain(source.as_ref())),
             ),
-            ApiError::Unauthenticated => {
-                (StatusCode::UNAUTHORIZED, one(IssueCode::Login, "authentication is required"), None)
-            }
-            ApiError::RouteNotFound => {
-                (StatusCode::NOT_FOUND, one(IssueCode::NotFound, "no FHIR interaction is served at this URL"), None)
-            }
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                one(IssueCode::Login, "authentication is required"),
+                None,
+            ),
+            ApiError::RouteNotFound => (
+                StatusCode::NOT_FOUND,
+                one(
+                    IssueCode::NotFound,
+                    "no FHIR interaction is served at this URL",
+                ),
+                None,
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                one(IssueCode::NotSupported, "this HTTP method is not supported at this URL"),
+                one(
+                    IssueCode::NotSupported,
+                    "this HTTP method is not supported at this URL",
+                ),
                 None,
             ),
             ApiError::NotAcceptable => (
                 StatusCode::NOT_ACCEPTABLE,
-                one(IssueCode::NotSupported, "only FHIR JSON (application/fhir+json) is served"),
+                one(
+                    IssueCode::NotSupported,
+                    "only FHIR JSON (application/fhir+json) is served",
+                ),
                 None,
             ),
             ApiError::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                one(IssueCode::TooCostly, &format!("the request body exceeds the limit of {limit} bytes")),
+                one(
+                    IssueCode::TooCostly,
+                    &format!("the request body exceeds the limit of {limit} bytes"),
+                ),
                 None,
             ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                one(IssueCode::NotSupported, "the body must be FHIR JSON (application/fhir+json)"),
+                one(
+                    IssueCode::NotSupported,
+                    "the body must be FHIR JSON (application/fhir+json)",
+                ),
                 None,
             ),
-            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, one(IssueCode::Invalid, &message), None),
+            ApiError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                one(IssueCode::Invalid, &message),
+                None,
+            ),
         }
     }
 }
@@ -128,9 +174,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, issues, cause) = self.classify();
-        let mut response = crate::api::fhir_json(status, fhir::operation_outcome(&issues).to_string());
+        let mut response =
+            crate::api::fhir_json(status, fhir::operation_outcome(&issues).to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(ErrorCause(cause.into()));

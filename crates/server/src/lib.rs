@@ -34,7 +34,10 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { max_body_bytes: 10 * 1024 * 1024, base_url: None }
+        ServerSettings {
+            max_body_bytes: 10 * 1024 * 1024,
+            base_url: None,
+        }
     }
 }
 
@@ -51,8 +54,15 @@ pub struct AppState {
 impl AppState {
     /// Builds the state and the CapabilityStatement.
     pub fn new(app: app::App, settings: ServerSettings) -> Self {
-        let capability = api::capability::capability_statement(&app).to_string().into();
-        AppState { app, settings: Arc::new(settings), metrics: Arc::new(Metrics::default()), capability }
+        let capability = api::capability::capability_statement(&app)
+            .to_string()
+            .into();
+        AppState {
+            app,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+            capability,
+        }
     }
 }
 
@@ -64,7 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }
 
@@ -77,7 +90,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
@@ -88,7 +103,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 async fn home() -> Html<&'static str> {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// All request metrics of one server.
 #[derive(Debug, Default)]
@@ -36,7 +38,10 @@ impl Metrics {
             _ => "5xx",
         };
         let series = {
-            let mut map = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut map = self
+                .series
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             map.entry((interaction, class)).or_default().clone()
         };
         let seconds = elapsed.as_secs_f64();
@@ -46,14 +51,22 @@ impl Metrics {
             }
         }
         series.count.fetch_add(1, Ordering::Relaxed);
-        series.sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        series.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let map = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::new();
-        out.push_str("# HELP tsunagu_requests_total FHIR requests by interaction and status class.\n");
+        out.push_str(
+            "# HELP tsunagu_requests_total FHIR requests by interaction and status class.\n",
+        );
         out.push_str("# TYPE tsunagu_requests_total counter\n");
         for ((interaction, class), series) in map.iter() {
             let _ = writeln!(
@@ -62,7 +75,9 @@ impl Metrics {
                 series.count.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP tsunagu_request_duration_seconds Latency of FHIR requests by interaction.\n");
+        out.push_str(
+            "# HELP tsunagu_request_duration_seconds Latency of FHIR requests by interaction.\n",
+        );
         out.push_str("# TYPE tsunagu_request_duration_seconds histogram\n");
         for ((interaction, class), series) in map.iter() {
             let labels = format!("interaction=\"{interaction}\",status=\"{class}\"");
@@ -74,10 +89,19 @@ impl Metrics {
                 );
             }
             let count = series.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "tsunagu_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "tsunagu_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
             let sum = series.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0;
-            let _ = writeln!(out, "tsunagu_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "tsunagu_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "tsunagu_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "tsunagu_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         out
     }
@@ -98,6 +122,8 @@ mod tests {
         assert!(text.contains("tsunagu_requests_total{interaction=\"read\",status=\"4xx\"} 1"));
         assert!(text.contains("tsunagu_request_duration_seconds_bucket{interaction=\"read\",status=\"2xx\",le=\"0.001\"} 1"));
         assert!(text.contains("tsunagu_request_duration_seconds_bucket{interaction=\"read\",status=\"2xx\",le=\"0.025\"} 2"));
-        assert!(text.contains("tsunagu_request_duration_seconds_count{interaction=\"read\",status=\"2xx\"} 2"));
+        assert!(text.contains(
+            "tsunagu_request_duration_seconds_count{interaction=\"read\",status=\"2xx\"} 2"
+        ));
     }
 }

@@ -19,13 +19,22 @@ tokio::task_local! {
 
 /// The current request id, or `-` outside a request.
 pub(crate) fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
 }
 
-pub(crate) async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
     let interaction = interaction(request.method(), route.as_deref(), request.uri().path());
     let span = tracing::info_span!(
         "request",
@@ -33,7 +42,12 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
         method = %request.method(),
         route = route.as_deref().unwrap_or("-"),
     );
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(request).instrument(span.clone())).await;
+    let mut response = REQUEST_ID
+        .scope(
+            request_id.clone(),
+            next.run(request).instrument(span.clone()),
+        )
+        .await;
     let elapsed = started.elapsed();
     let status = response.status();
     state.metrics.observe(interaction, status.as_u16(), elapsed);
@@ -41,7 +55,11 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     if let Some(cause) = response.extensions_mut().remove::<ErrorCause>() {
         tracing::error!(status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, cause = %cause.0, "request failed");
     } else {
-        tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
@@ -51,7 +69,9 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
 
 /// The FHIR interaction a request performs, as a fixed label.
 fn interaction(method: &Method, route: Option<&str>, path: &str) -> &'static str {
-    let Some(route) = route else { return "unmatched" };
+    let Some(route) = route else {
+        return "unmatched";
+    };
     match (method.as_str(), route) {
         (_, "/healthz" | "/readyz" | "/metrics" | "/") => "operations",
         ("GET", "/fhir/metadata") => "capabilities",

@@ -14,17 +14,29 @@ fn tsunagu() -> Command {
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|address| address.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
 }
 
 #[test]
@@ -33,32 +45,59 @@ fn serve_demo_answers_and_stops_on_sigterm() {
     let port = free_port();
     let database = format!("sqlite://{}", dir.path().join("demo.db").display());
     let mut child = tsunagu()
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--database", &database])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &database,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start tsunagu");
     let started = Instant::now();
     while http_get(port, "/readyz").map(|(status, _)| status) != Some(200) {
-        assert!(started.elapsed() < Duration::from_secs(60), "the server did not become ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not become ready"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (status, body) = http_get(port, "/fhir/Patient/demo-patient-001").expect("read");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"resourceType\":\"Patient\""));
-    let (status, body) = http_get(port, "/fhir/Observation?patient=demo-patient-001&category=laboratory&_sort=-date").expect("search");
+    let (status, body) = http_get(
+        port,
+        "/fhir/Observation?patient=demo-patient-001&category=laboratory&_sort=-date",
+    )
+    .expect("search");
     assert_eq!(status, 200);
     assert!(body.contains("\"type\":\"searchset\""));
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "tsunagu exited with {status}");
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     assert!(logs.contains("shutting down"), "{logs}");
     // No resource content reaches the logs.
-    assert!(!logs.contains("demo-patient-001") && !logs.contains("山田") && !logs.contains("laboratory"), "{logs}");
+    assert!(
+        !logs.contains("demo-patient-001")
+            && !logs.contains("山田")
+            && !logs.contains("laboratory"),
+        "{logs}"
+    );
 }
 
 #[test]
@@ -66,10 +105,28 @@ fn import_then_export_round_trips_the_official_examples() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("import.db").display());
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/r4-examples");
-    let output = tsunagu().args(["--database", &database, "import"]).arg(&examples).output().expect("import");
+    let output = tsunagu()
+        .args(["--database", &database, "import"])
+        .arg(&examples)
+        .output()
+        .expect("import");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    let files = std::fs::read_dir(&examples).unwrap().filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|e| e == "json")).count();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files = std::fs::read_dir(&examples)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "json")
+        })
+        .count();
     assert!(stdout.contains(&format!("from {files} files")), "{stdout}");
     // Bundle-bundle-transaction.json is run as a transaction, and the official example is not
     // executable on purpose (an If-Match on a resource that does not exist, a ValueSet/$lookup entry):
@@ -77,10 +134,22 @@ fn import_then_export_round_trips_the_official_examples() {
     assert!(stdout.contains("; 1 failed"), "{stdout}");
 
     let out = dir.path().join("export");
-    let output = tsunagu().args(["--database", &database, "export", "--out"]).arg(&out).output().expect("export");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = tsunagu()
+        .args(["--database", &database, "export", "--out"])
+        .arg(&out)
+        .output()
+        .expect("export");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let patients = std::fs::read_to_string(out.join("Patient.ndjson")).unwrap();
-    assert_eq!(patients.lines().count(), 3, "Patient-example, pat1 and pat2");
+    assert_eq!(
+        patients.lines().count(),
+        3,
+        "Patient-example, pat1 and pat2"
+    );
     for line in patients.lines() {
         let resource: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(resource["resourceType"], "Patient");
@@ -89,7 +158,10 @@ fn import_then_export_round_trips_the_official_examples() {
 
 #[test]
 fn a_database_url_of_an_unknown_kind_is_refused_clearly() {
-    let output = tsunagu().args(["--database", "mysql://x", "migrate"]).output().expect("run");
+    let output = tsunagu()
+        .args(["--database", "mysql://x", "migrate"])
+        .output()
+        .expect("run");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("sqlite://"));
 }

@@ -5,6 +5,19 @@
 use serde_json::{Value, json};
 use store::ParamKind;
 
+/// The interactions every resource type supports.
+const TYPE_INTERACTIONS: [&str; 9] = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
+
 /// Builds the CapabilityStatement.
 pub fn capability_statement(app: &app::App) -> Value {
     let registry = app.registry();
@@ -31,13 +44,14 @@ pub fn capability_statement(app: &app::App) -> Value {
                 .filter(|param| param.kind == ParamKind::Reference)
                 .map(|param| Value::String(format!("{resource_type}:{}", param.code)))
                 .collect();
+            let interactions: Vec<Value> = TYPE_INTERACTIONS
+                .iter()
+                .map(|code| json!({"code": code}))
+                .collect();
             let mut resource = json!({
                 "type": resource_type,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{resource_type}"),
-                "interaction": ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
-                    .iter()
-                    .map(|code| json!({"code": code}))
-                    .collect::<Vec<_>>(),
+                "interaction": interactions,
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,

@@ -24,10 +24,25 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(rest::search_system).post(rest::bundle))
         .route("/metadata", get(rest::metadata))
         .route("/_history", get(rest::history_system))
-        .route("/{type}", get(rest::search_type).post(rest::create).put(rest::conditional_update).delete(rest::conditional_delete))
-        .route("/{type}/_search", axum::routing::post(rest::search_type_post))
+        .route(
+            "/{type}",
+            get(rest::search_type)
+                .post(rest::create)
+                .put(rest::conditional_update)
+                .delete(rest::conditional_delete),
+        )
+        .route(
+            "/{type}/_search",
+            axum::routing::post(rest::search_type_post),
+        )
         .route("/{type}/_history", get(rest::history_type))
-        .route("/{type}/{id}", get(rest::read).put(rest::update).patch(rest::patch).delete(rest::delete))
+        .route(
+            "/{type}/{id}",
+            get(rest::read)
+                .put(rest::update)
+                .patch(rest::patch)
+                .delete(rest::delete),
+        )
         .route("/{type}/{id}/_history", get(rest::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(rest::vread))
         .route("/{type}/{id}/{compartment}", get(rest::compartment))
@@ -38,7 +53,9 @@ pub fn routes() -> Router<AppState> {
 /// A response with a FHIR JSON body.
 pub(crate) fn fhir_json(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 
@@ -68,11 +85,18 @@ pub(crate) struct FhirContext {
 impl FromRequestParts<AppState> for FhirContext {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let params: Vec<(String, String)> = parts
             .uri
             .query()
-            .map(|query| form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+            .map(|query| {
+                form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         negotiate(&parts.headers, &params)?;
         let base = match &state.settings.base_url {
@@ -82,13 +106,21 @@ impl FromRequestParts<AppState> for FhirContext {
                     .headers
                     .get(header::HOST)
                     .and_then(|value| value.to_str().ok())
-                    .filter(|host| host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+                    .filter(|host| {
+                        host.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+                    })
                     .unwrap_or("localhost");
                 format!("http://{host}/fhir")
             }
         };
         let (prefer_return, strict) = parse_prefer(&parts.headers);
-        Ok(FhirContext { base, prefer_return, strict, params })
+        Ok(FhirContext {
+            base,
+            prefer_return,
+            strict,
+            params,
+        })
     }
 }
 
@@ -96,37 +128,67 @@ impl FromRequestParts<AppState> for FhirContext {
 fn negotiate(headers: &HeaderMap, params: &[(String, String)]) -> Result<(), ApiError> {
     if let Some((_, format)) = params.iter().find(|(name, _)| name == "_format") {
         let format = format.trim().to_ascii_lowercase();
-        let json = matches!(format.as_str(), "json" | "application/json" | "application/fhir+json")
-            || format.starts_with("application/fhir+json;")
+        let json = matches!(
+            format.as_str(),
+            "json" | "application/json" | "application/fhir+json"
+        ) || format.starts_with("application/fhir+json;")
             || format.starts_with("application/json;");
         if !json {
             return Err(ApiError::NotAcceptable);
         }
         return Ok(());
     }
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()) else {
+    let Some(accept) = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+    else {
         return Ok(());
     };
     let acceptable = accept.split(',').any(|item| {
-        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         matches!(
             media.as_str(),
-            "" | "*/*" | "application/*" | "application/json" | "application/fhir+json" | "application/json+fhir" | "text/*" | "text/html"
+            "" | "*/*"
+                | "application/*"
+                | "application/json"
+                | "application/fhir+json"
+                | "application/json+fhir"
+                | "text/*"
+                | "text/html"
         )
     });
-    if acceptable { Ok(()) } else { Err(ApiError::NotAcceptable) }
+    if acceptable {
+        Ok(())
+    } else {
+        Err(ApiError::NotAcceptable)
+    }
 }
 
 /// Reads `Prefer`: `return=minimal|representation|OperationOutcome` and `handling=strict|lenient`.
 fn parse_prefer(headers: &HeaderMap) -> (ReturnPreference, bool) {
     let mut preference = ReturnPreference::default();
     let mut strict = false;
-    for value in headers.get_all("prefer").iter().filter_map(|value| value.to_str().ok()) {
+    for value in headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+    {
         for item in value.split([',', ';']) {
-            match item.trim().split_once('=').map(|(k, v)| (k.trim(), v.trim().trim_matches('"'))) {
+            match item
+                .trim()
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+            {
                 Some(("return", "minimal")) => preference = ReturnPreference::Minimal,
                 Some(("return", "representation")) => preference = ReturnPreference::Representation,
-                Some(("return", "OperationOutcome")) => preference = ReturnPreference::OperationOutcome,
+                Some(("return", "OperationOutcome")) => {
+                    preference = ReturnPreference::OperationOutcome
+                }
                 Some(("handling", "strict")) => strict = true,
                 Some(("handling", "lenient")) => strict = false,
                 _ => {}
@@ -159,9 +221,22 @@ impl FromRequest<AppState> for FhirBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
-            .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+            .map(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let kind = match content_type.as_deref() {
-            None | Some("application/fhir+json" | "application/json" | "application/json+fhir" | "text/json") => Kind::Fhir,
+            None
+            | Some(
+                "application/fhir+json"
+                | "application/json"
+                | "application/json+fhir"
+                | "text/json",
+            ) => Kind::Fhir,
             Some("application/json-patch+json") => Kind::JsonPatch,
             Some("application/x-www-form-urlencoded") => Kind::Form,
             Some(_) => return Err(ApiError::UnsupportedMediaType),
@@ -171,12 +246,23 @@ impl FromRequest<AppState> for FhirBody {
             .await
             .map_err(|_| ApiError::PayloadTooLarge { limit })?;
         if kind == Kind::Form {
-            return Ok(FhirBody::Form(form_urlencoded::parse(&bytes).into_owned().collect()));
+            return Ok(FhirBody::Form(
+                form_urlencoded::parse(&bytes).into_owned().collect(),
+            ));
         }
         if bytes.is_empty() {
-            return Err(ApiError::App(app::AppError::invalid(fhir::IssueCode::Required, None, "the request has no body")));
+            return Err(ApiError::App(app::AppError::invalid(
+                fhir::IssueCode::Required,
+                None,
+                "the request has no body",
+            )));
         }
-        let value = fhir::parse_json(&bytes).map_err(|issue| ApiError::App(app::AppError::Invalid(vec![issue])))?;
-        Ok(if kind == Kind::JsonPatch { FhirBody::JsonPatch(value) } else { FhirBody::Resource(value) })
+        let value = fhir::parse_json(&bytes)
+            .map_err(|issue| ApiError::App(app::AppError::Invalid(vec![issue])))?;
+        Ok(if kind == Kind::JsonPatch {
+            FhirBody::JsonPatch(value)
+        } else {
+            FhirBody::Resource(value)
+        })
     }
 }

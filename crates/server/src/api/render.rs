@@ -2,7 +2,10 @@
 //! resources are spliced in as the exact text the store holds, so a page of results is not parsed
 //! and re-serialised unless `_summary` or `_elements` asks for a subset.
 
-use app::{BundleEntryResult, BundleKind, BundleOutcome, HistoryMethod, HistoryOutcome, SearchOutcome, StoredResource, Summary};
+use app::{
+    BundleEntryResult, BundleKind, BundleOutcome, HistoryMethod, HistoryOutcome, SearchOutcome,
+    StoredResource, Summary,
+};
 use fhir::{Issue, IssueCode, SummaryMode};
 
 use crate::ApiError;
@@ -25,7 +28,9 @@ fn open_bundle(out: &mut String, kind: &str) {
 }
 
 fn store_now() -> app::Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     app::Timestamp(i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX))
 }
 
@@ -46,7 +51,11 @@ fn push_links(out: &mut String, links: &[(&str, String)]) {
 }
 
 /// The resource text to embed, reduced by `_summary`/`_elements` when asked.
-pub(crate) fn resource_text(resource: &StoredResource, summary: Option<&Summary>, elements: Option<&[String]>) -> String {
+pub(crate) fn resource_text(
+    resource: &StoredResource,
+    summary: Option<&Summary>,
+    elements: Option<&[String]>,
+) -> String {
     let mode = match summary {
         Some(Summary::True) => Some(SummaryMode::True),
         Some(Summary::Text) => Some(SummaryMode::Text),
@@ -72,7 +81,12 @@ fn full_url(base: &str, resource: &StoredResource) -> String {
 }
 
 /// Builds a link URL: `link_base` plus the canonical parameters, the page size and the cursor.
-fn page_url(link_base: &str, canonical: &[(String, String)], count: u32, cursor: Option<&str>) -> String {
+fn page_url(
+    link_base: &str,
+    canonical: &[(String, String)],
+    count: u32,
+    cursor: Option<&str>,
+) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in canonical {
         query.append_pair(name, value);
@@ -89,19 +103,34 @@ pub(crate) fn searchset(base: &str, link_base: &str, outcome: &SearchOutcome) ->
     let parsed = &outcome.parsed;
     let page = &outcome.page;
     let count = parsed.query.count;
-    let mut out = String::with_capacity(256 + page.matches.iter().map(|r| r.json.len() + 128).sum::<usize>());
+    let mut out = String::with_capacity(
+        256 + page
+            .matches
+            .iter()
+            .map(|r| r.json.len() + 128)
+            .sum::<usize>(),
+    );
     open_bundle(&mut out, "searchset");
     if let Some(total) = page.total {
         out.push_str(",\"total\":");
         out.push_str(&total.to_string());
     }
     let current = parsed.query.cursor.as_ref().map(|cursor| cursor.0.as_str());
-    let mut links = vec![("self", page_url(link_base, &parsed.canonical, count, current))];
+    let mut links = vec![(
+        "self",
+        page_url(link_base, &parsed.canonical, count, current),
+    )];
     if let Some(next) = &page.next {
-        links.push(("next", page_url(link_base, &parsed.canonical, count, Some(&next.0))));
+        links.push((
+            "next",
+            page_url(link_base, &parsed.canonical, count, Some(&next.0)),
+        ));
     }
     if let Some(previous) = &page.previous {
-        links.push(("previous", page_url(link_base, &parsed.canonical, count, Some(&previous.0))));
+        links.push((
+            "previous",
+            page_url(link_base, &parsed.canonical, count, Some(&previous.0)),
+        ));
     }
     push_links(&mut out, &links);
     out.push_str(",\"entry\":[");
@@ -117,7 +146,11 @@ pub(crate) fn searchset(base: &str, link_base: &str, outcome: &SearchOutcome) ->
             out.push_str("{\"fullUrl\":");
             push_str_literal(&mut out, &full_url(base, resource));
             out.push_str(",\"resource\":");
-            out.push_str(&resource_text(resource, summary, if mode == "match" { elements } else { None }));
+            out.push_str(&resource_text(
+                resource,
+                summary,
+                if mode == "match" { elements } else { None },
+            ));
             out.push_str(",\"search\":{\"mode\":\"");
             out.push_str(mode);
             out.push_str("\"}}");
@@ -130,7 +163,13 @@ pub(crate) fn searchset(base: &str, link_base: &str, outcome: &SearchOutcome) ->
         let issues: Vec<Issue> = parsed
             .warnings
             .iter()
-            .map(|warning| Issue::warning(IssueCode::NotSupported, Some(warning.param.clone()), warning.message.clone()))
+            .map(|warning| {
+                Issue::warning(
+                    IssueCode::NotSupported,
+                    Some(warning.param.clone()),
+                    warning.message.clone(),
+                )
+            })
             .collect();
         out.push_str("{\"resource\":");
         out.push_str(&fhir::operation_outcome(&issues).to_string());
@@ -142,7 +181,13 @@ pub(crate) fn searchset(base: &str, link_base: &str, outcome: &SearchOutcome) ->
 
 /// A history Bundle.
 pub(crate) fn history(base: &str, link_base: &str, outcome: &HistoryOutcome, count: u32) -> String {
-    let mut out = String::with_capacity(256 + outcome.entries.iter().map(|e| e.resource.json.len() + 192).sum::<usize>());
+    let mut out = String::with_capacity(
+        256 + outcome
+            .entries
+            .iter()
+            .map(|e| e.resource.json.len() + 192)
+            .sum::<usize>(),
+    );
     open_bundle(&mut out, "history");
     if let Some(total) = outcome.total {
         out.push_str(",\"total\":");
@@ -150,7 +195,10 @@ pub(crate) fn history(base: &str, link_base: &str, outcome: &HistoryOutcome, cou
     }
     let mut links = vec![("self", page_url(link_base, &outcome.canonical, count, None))];
     if let Some(next) = &outcome.next {
-        links.push(("next", page_url(link_base, &outcome.canonical, count, Some(&next.0))));
+        links.push((
+            "next",
+            page_url(link_base, &outcome.canonical, count, Some(&next.0)),
+        ));
     }
     push_links(&mut out, &links);
     out.push_str(",\"entry\":[");
@@ -167,8 +215,16 @@ pub(crate) fn history(base: &str, link_base: &str, outcome: &HistoryOutcome, cou
         }
         let (method, url, status) = match entry.method {
             HistoryMethod::Create => ("POST", resource.resource_type.clone(), "201 Created"),
-            HistoryMethod::Update => ("PUT", format!("{}/{}", resource.resource_type, resource.id), "200 OK"),
-            HistoryMethod::Delete => ("DELETE", format!("{}/{}", resource.resource_type, resource.id), "204 No Content"),
+            HistoryMethod::Update => (
+                "PUT",
+                format!("{}/{}", resource.resource_type, resource.id),
+                "200 OK",
+            ),
+            HistoryMethod::Delete => (
+                "DELETE",
+                format!("{}/{}", resource.resource_type, resource.id),
+                "204 No Content",
+            ),
         };
         out.push_str(",\"request\":{\"method\":\"");
         out.push_str(method);
@@ -210,11 +266,18 @@ pub(crate) fn bundle_response(base: &str, outcome: BundleOutcome, minimal: bool)
                     out.push_str(&resource.json);
                 }
                 out.push_str(",\"response\":{\"status\":\"");
-                out.push_str(if written.created { "201 Created" } else { "200 OK" });
+                out.push_str(if written.created {
+                    "201 Created"
+                } else {
+                    "200 OK"
+                });
                 out.push_str("\",\"location\":");
                 push_str_literal(
                     &mut out,
-                    &format!("{}/{}/{}/_history/{}", base, resource.resource_type, resource.id, resource.version),
+                    &format!(
+                        "{}/{}/{}/_history/{}",
+                        base, resource.resource_type, resource.id, resource.version
+                    ),
                 );
                 out.push_str(",\"etag\":\"W/\\\"");
                 out.push_str(&resource.version.to_string());
@@ -224,7 +287,11 @@ pub(crate) fn bundle_response(base: &str, outcome: BundleOutcome, minimal: bool)
             }
             BundleEntryResult::Deleted(version) => {
                 out.push_str("\"response\":{\"status\":\"");
-                out.push_str(if version.is_some() { "204 No Content" } else { "200 OK" });
+                out.push_str(if version.is_some() {
+                    "204 No Content"
+                } else {
+                    "200 OK"
+                });
                 out.push('"');
                 if let Some(version) = version {
                     out.push_str(",\"etag\":\"W/\\\"");

@@ -1,7 +1,9 @@
 //! Handlers of the FHIR RESTful interactions. Each one turns HTTP into an `app` call and the result
 //! back into HTTP; none of them decides anything about FHIR content.
 
-use app::{HistoryRequest, HistoryScope, Preconditions, SearchInput, StoredResource, Summary, WriteResult};
+use app::{
+    HistoryRequest, HistoryScope, Preconditions, SearchInput, StoredResource, Summary, WriteResult,
+};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,10 +23,21 @@ pub(crate) async fn metadata(State(state): State<AppState>, _context: FhirContex
     Ok(fhir_json(StatusCode::OK, state.capability.to_string()))
 }
 
-pub(crate) async fn search_system(State(state): State<AppState>, context: FhirContext) -> ApiResult {
-    let input = SearchInput { types: Vec::new(), compartment: None, params: context.params.clone(), strict: context.strict };
+pub(crate) async fn search_system(
+    State(state): State<AppState>,
+    context: FhirContext,
+) -> ApiResult {
+    let input = SearchInput {
+        types: Vec::new(),
+        compartment: None,
+        params: context.params.clone(),
+        strict: context.strict,
+    };
     let outcome = state.app.search(&input).await?;
-    Ok(fhir_json(StatusCode::OK, render::searchset(&context.base, &context.base, &outcome)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        render::searchset(&context.base, &context.base, &outcome),
+    ))
 }
 
 pub(crate) async fn search_type(
@@ -49,11 +62,24 @@ pub(crate) async fn search_type_post(
     search(&state, &context, resource_type, params).await
 }
 
-async fn search(state: &AppState, context: &FhirContext, resource_type: String, params: Vec<(String, String)>) -> ApiResult {
+async fn search(
+    state: &AppState,
+    context: &FhirContext,
+    resource_type: String,
+    params: Vec<(String, String)>,
+) -> ApiResult {
     let link_base = format!("{}/{resource_type}", context.base);
-    let input = SearchInput { types: vec![resource_type], compartment: None, params, strict: context.strict };
+    let input = SearchInput {
+        types: vec![resource_type],
+        compartment: None,
+        params,
+        strict: context.strict,
+    };
     let outcome = state.app.search(&input).await?;
-    Ok(fhir_json(StatusCode::OK, render::searchset(&context.base, &link_base, &outcome)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        render::searchset(&context.base, &link_base, &outcome),
+    ))
 }
 
 /// `GET Patient/[id]/*`, `GET Patient/[id]/[type]` and `GET Patient/[id]/$everything`.
@@ -74,20 +100,50 @@ pub(crate) async fn compartment(
     if target == "$everything" {
         // The patient must exist; $everything of nobody is a 404, not an empty Bundle.
         state.app.read("Patient", &id).await?;
-        params.retain(|(name, _)| matches!(name.as_str(), "_count" | "_cursor" | "_type" | "_total" | "_format" | "_pretty" | "_since" | "_elements" | "_summary"));
+        params.retain(|(name, _)| {
+            matches!(
+                name.as_str(),
+                "_count"
+                    | "_cursor"
+                    | "_type"
+                    | "_total"
+                    | "_format"
+                    | "_pretty"
+                    | "_since"
+                    | "_elements"
+                    | "_summary"
+            )
+        });
         if let Some(position) = params.iter().position(|(name, _)| name == "_since") {
             let (_, since) = params.remove(position);
             params.push(("_lastUpdated".into(), format!("ge{since}")));
         }
     }
     let link_base = format!("{}/Patient/{id}/{target}", context.base);
-    let input = SearchInput { types, compartment: Some(id), params, strict: context.strict };
+    let input = SearchInput {
+        types,
+        compartment: Some(id),
+        params,
+        strict: context.strict,
+    };
     let outcome = state.app.search(&input).await?;
-    Ok(fhir_json(StatusCode::OK, render::searchset(&context.base, &link_base, &outcome)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        render::searchset(&context.base, &link_base, &outcome),
+    ))
 }
 
-pub(crate) async fn history_system(State(state): State<AppState>, context: FhirContext) -> ApiResult {
-    history(&state, &context, HistoryScope::System, context.base.clone() + "/_history").await
+pub(crate) async fn history_system(
+    State(state): State<AppState>,
+    context: FhirContext,
+) -> ApiResult {
+    history(
+        &state,
+        &context,
+        HistoryScope::System,
+        context.base.clone() + "/_history",
+    )
+    .await
 }
 
 pub(crate) async fn history_type(
@@ -96,7 +152,13 @@ pub(crate) async fn history_type(
     context: FhirContext,
 ) -> ApiResult {
     let link_base = format!("{}/{resource_type}/_history", context.base);
-    history(&state, &context, HistoryScope::Type(resource_type), link_base).await
+    history(
+        &state,
+        &context,
+        HistoryScope::Type(resource_type),
+        link_base,
+    )
+    .await
 }
 
 pub(crate) async fn history_instance(
@@ -105,11 +167,25 @@ pub(crate) async fn history_instance(
     context: FhirContext,
 ) -> ApiResult {
     let link_base = format!("{}/{resource_type}/{id}/_history", context.base);
-    history(&state, &context, HistoryScope::Instance { resource_type, id }, link_base).await
+    history(
+        &state,
+        &context,
+        HistoryScope::Instance { resource_type, id },
+        link_base,
+    )
+    .await
 }
 
-async fn history(state: &AppState, context: &FhirContext, scope: HistoryScope, link_base: String) -> ApiResult {
-    let request = HistoryRequest { scope, params: context.params.clone() };
+async fn history(
+    state: &AppState,
+    context: &FhirContext,
+    scope: HistoryScope,
+    link_base: String,
+) -> ApiResult {
+    let request = HistoryRequest {
+        scope,
+        params: context.params.clone(),
+    };
     let outcome = state.app.history(&request).await?;
     let count = outcome
         .canonical
@@ -118,10 +194,18 @@ async fn history(state: &AppState, context: &FhirContext, scope: HistoryScope, l
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(state.app.settings().default_count);
     let canonical_without_count = app::HistoryOutcome {
-        canonical: outcome.canonical.iter().filter(|(name, _)| name != "_count").cloned().collect(),
+        canonical: outcome
+            .canonical
+            .iter()
+            .filter(|(name, _)| name != "_count")
+            .cloned()
+            .collect(),
         ..outcome
     };
-    Ok(fhir_json(StatusCode::OK, render::history(&context.base, &link_base, &canonical_without_count, count)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        render::history(&context.base, &link_base, &canonical_without_count, count),
+    ))
 }
 
 pub(crate) async fn read(
@@ -131,19 +215,32 @@ pub(crate) async fn read(
     context: FhirContext,
 ) -> ApiResult {
     let resource = state.app.read(&resource_type, &id).await?;
-    if let Some(tag) = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok())
+    if let Some(tag) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
         && app::parse_etag(tag) == Some(resource.version)
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         set_version_headers(&mut response, &resource);
         return Ok(response);
     }
-    let summary = context.params.iter().find(|(name, _)| name == "_summary").map(|(_, value)| parse_summary(value)).transpose()?;
+    let summary = context
+        .params
+        .iter()
+        .find(|(name, _)| name == "_summary")
+        .map(|(_, value)| parse_summary(value))
+        .transpose()?;
     let elements: Option<Vec<String>> = context
         .params
         .iter()
         .find(|(name, _)| name == "_elements")
-        .map(|(_, value)| value.split(',').map(|element| element.trim().to_owned()).filter(|e| !e.is_empty()).collect());
+        .map(|(_, value)| {
+            value
+                .split(',')
+                .map(|element| element.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect()
+        });
     let body = render::resource_text(&resource, summary.as_ref(), elements.as_deref());
     let mut response = fhir_json(StatusCode::OK, body);
     set_version_headers(&mut response, &resource);
@@ -155,7 +252,9 @@ pub(crate) async fn vread(
     Path((resource_type, id, version)): Path<(String, String, String)>,
     _context: FhirContext,
 ) -> ApiResult {
-    let version: u64 = version.parse().map_err(|_| ApiError::App(app::AppError::NotFound))?;
+    let version: u64 = version
+        .parse()
+        .map_err(|_| ApiError::App(app::AppError::NotFound))?;
     let resource = state.app.vread(&resource_type, &id, version).await?;
     let mut response = fhir_json(StatusCode::OK, resource.json.clone());
     set_version_headers(&mut response, &resource);
@@ -173,14 +272,24 @@ pub(crate) async fn create(
         return Err(ApiError::UnsupportedMediaType);
     };
     // `If-None-Exist`, or the query of `POST [type]?params` as some clients send it.
-    let condition: Option<Vec<(String, String)>> = match headers.get("if-none-exist").and_then(|value| value.to_str().ok()) {
-        Some(query) => Some(form_urlencoded::parse(query.trim_start_matches('?').as_bytes()).into_owned().collect()),
+    let condition: Option<Vec<(String, String)>> = match headers
+        .get("if-none-exist")
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(query) => Some(
+            form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+                .into_owned()
+                .collect(),
+        ),
         None => {
             let selecting: Vec<_> = selecting_params(&context.params);
             (!selecting.is_empty()).then_some(selecting)
         }
     };
-    let result = state.app.create(&resource_type, body, condition.as_deref()).await?;
+    let result = state
+        .app
+        .create(&resource_type, body, condition.as_deref())
+        .await?;
     Ok(written(&context, result))
 }
 
@@ -195,7 +304,10 @@ pub(crate) async fn update(
         return Err(ApiError::UnsupportedMediaType);
     };
     let preconditions = preconditions(&headers)?;
-    let result = state.app.update(&resource_type, &id, body, &preconditions).await?;
+    let result = state
+        .app
+        .update(&resource_type, &id, body, &preconditions)
+        .await?;
     Ok(written(&context, result))
 }
 
@@ -211,7 +323,10 @@ pub(crate) async fn conditional_update(
     };
     let preconditions = preconditions(&headers)?;
     let params = selecting_params(&context.params);
-    let result = state.app.conditional_update(&resource_type, &params, body, &preconditions).await?;
+    let result = state
+        .app
+        .conditional_update(&resource_type, &params, body, &preconditions)
+        .await?;
     Ok(written(&context, result))
 }
 
@@ -226,7 +341,10 @@ pub(crate) async fn patch(
         return Err(ApiError::UnsupportedMediaType);
     };
     let preconditions = preconditions(&headers)?;
-    let result = state.app.patch(&resource_type, &id, &patch, &preconditions).await?;
+    let result = state
+        .app
+        .patch(&resource_type, &id, &patch, &preconditions)
+        .await?;
     Ok(written(&context, result))
 }
 
@@ -237,7 +355,10 @@ pub(crate) async fn delete(
     _context: FhirContext,
 ) -> ApiResult {
     let preconditions = preconditions(&headers)?;
-    let version = state.app.delete(&resource_type, &id, &preconditions).await?;
+    let version = state
+        .app
+        .delete(&resource_type, &id, &preconditions)
+        .await?;
     Ok(deleted(version))
 }
 
@@ -247,12 +368,19 @@ pub(crate) async fn conditional_delete(
     context: FhirContext,
 ) -> ApiResult {
     let params = selecting_params(&context.params);
-    let version = state.app.conditional_delete(&resource_type, &params).await?;
+    let version = state
+        .app
+        .conditional_delete(&resource_type, &params)
+        .await?;
     Ok(deleted(version))
 }
 
 /// `POST /fhir` with a transaction or batch Bundle.
-pub(crate) async fn bundle(State(state): State<AppState>, context: FhirContext, body: FhirBody) -> ApiResult {
+pub(crate) async fn bundle(
+    State(state): State<AppState>,
+    context: FhirContext,
+    body: FhirBody,
+) -> ApiResult {
     let FhirBody::Resource(bundle) = body else {
         return Err(ApiError::UnsupportedMediaType);
     };
@@ -265,12 +393,19 @@ pub(crate) async fn bundle(State(state): State<AppState>, context: FhirContext, 
     }
     let outcome = state.app.process_bundle(bundle).await?;
     let minimal = context.prefer_return == ReturnPreference::Minimal;
-    Ok(fhir_json(StatusCode::OK, render::bundle_response(&context.base, outcome, minimal)))
+    Ok(fhir_json(
+        StatusCode::OK,
+        render::bundle_response(&context.base, outcome, minimal),
+    ))
 }
 
 /// The query parameters that select resources (not those that only format the response).
 fn selecting_params(params: &[(String, String)]) -> Vec<(String, String)> {
-    params.iter().filter(|(name, _)| !FORMAT_PARAMS.contains(&name.as_str())).cloned().collect()
+    params
+        .iter()
+        .filter(|(name, _)| !FORMAT_PARAMS.contains(&name.as_str()))
+        .cloned()
+        .collect()
 }
 
 fn parse_summary(value: &str) -> Result<Summary, ApiError> {
@@ -280,43 +415,62 @@ fn parse_summary(value: &str) -> Result<Summary, ApiError> {
         "data" => Ok(Summary::Data),
         "false" => Ok(Summary::False),
         "count" => Ok(Summary::Count),
-        _ => Err(ApiError::BadRequest("_summary must be one of true, text, data, count, false".into())),
+        _ => Err(ApiError::BadRequest(
+            "_summary must be one of true, text, data, count, false".into(),
+        )),
     }
 }
 
 /// Reads `If-Match`.
 fn preconditions(headers: &HeaderMap) -> Result<Preconditions, ApiError> {
-    let if_match = match headers.get(header::IF_MATCH) {
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(app::parse_etag)
-                .ok_or_else(|| ApiError::BadRequest("If-Match must be a version ETag such as W/\"3\"".into()))?,
-        ),
-        None => None,
-    };
+    let if_match =
+        match headers.get(header::IF_MATCH) {
+            Some(value) => Some(value.to_str().ok().and_then(app::parse_etag).ok_or_else(
+                || ApiError::BadRequest("If-Match must be a version ETag such as W/\"3\"".into()),
+            )?),
+            None => None,
+        };
     Ok(Preconditions { if_match })
 }
 
 /// The response to a create or update, shaped by `Prefer: return`.
 fn written(context: &FhirContext, result: WriteResult) -> Response {
     let resource = &result.resource;
-    let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut response = match context.prefer_return {
         ReturnPreference::Representation => fhir_json(status, resource.json.clone()),
         ReturnPreference::Minimal => status.into_response(),
         ReturnPreference::OperationOutcome => {
-            let message = if result.created { "the resource was created" } else { "the resource was updated" };
-            let issue = Issue { severity: fhir::Severity::Information, code: IssueCode::Informational, expression: None, diagnostics: message.into() };
+            let message = if result.created {
+                "the resource was created"
+            } else {
+                "the resource was updated"
+            };
+            let issue = Issue {
+                severity: fhir::Severity::Information,
+                code: IssueCode::Informational,
+                expression: None,
+                diagnostics: message.into(),
+            };
             fhir_json(status, fhir::operation_outcome(&[issue]).to_string())
         }
     };
     set_version_headers(&mut response, resource);
-    let location = format!("{}/{}/{}/_history/{}", context.base, resource.resource_type, resource.id, resource.version);
+    let location = format!(
+        "{}/{}/{}/_history/{}",
+        context.base, resource.resource_type, resource.id, resource.version
+    );
     if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value.clone());
-        response.headers_mut().insert(header::CONTENT_LOCATION, value);
+        response
+            .headers_mut()
+            .insert(header::LOCATION, value.clone());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LOCATION, value);
     }
     response
 }

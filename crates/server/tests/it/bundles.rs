@@ -30,7 +30,11 @@ async fn transaction_resolves_urn_uuid_references_to_new_ids() {
     let response = reply.json();
     assert_eq!(response["type"], "transaction-response");
     let entries = response["entry"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "one response entry per request entry, in order");
+    assert_eq!(
+        entries.len(),
+        2,
+        "one response entry per request entry, in order"
+    );
     assert_eq!(entries[0]["response"]["status"], "201 Created");
     let observation = &entries[0]["resource"];
     let patient = &entries[1]["resource"];
@@ -38,7 +42,9 @@ async fn transaction_resolves_urn_uuid_references_to_new_ids() {
     let patient_ref = format!("Patient/{}", patient["id"].as_str().unwrap());
     assert_eq!(observation["subject"]["reference"], patient_ref.as_str());
     // The reference is searchable under the new id.
-    let found = app.get(&format!("/fhir/Observation?subject={patient_ref}")).await;
+    let found = app
+        .get(&format!("/fhir/Observation?subject={patient_ref}"))
+        .await;
     assert_eq!(found.match_ids(), [observation["id"].as_str().unwrap()]);
 }
 
@@ -54,9 +60,16 @@ async fn a_failing_entry_leaves_nothing_behind() {
         ]
     });
     let reply = app.post("/fhir", &bundle).await;
-    assert_outcome(&reply, StatusCode::BAD_REQUEST, "value");
-    assert!(reply.text.contains("Bundle.entry[1]"), "the failing entry is named: {}", reply.text);
-    assert!(app.get("/fhir/Patient").await.match_ids().is_empty(), "nothing was written");
+    assert_outcome(&reply, StatusCode::BAD_REQUEST, "code-invalid");
+    assert_eq!(
+        reply.json()["issue"][0]["expression"][0],
+        "Bundle.entry[1].resource.gender",
+        "the failing entry is named"
+    );
+    assert!(
+        app.get("/fhir/Patient").await.match_ids().is_empty(),
+        "nothing was written"
+    );
 
     // A version conflict inside the transaction also rolls everything back.
     let id = app.create(json!({"resourceType": "Patient"})).await;
@@ -68,7 +81,11 @@ async fn a_failing_entry_leaves_nothing_behind() {
             {"resource": {"resourceType": "Patient", "id": id}, "request": {"method": "PUT", "url": format!("Patient/{id}"), "ifMatch": "W/\"9\""}},
         ]
     });
-    assert_outcome(&app.post("/fhir", &bundle).await, StatusCode::PRECONDITION_FAILED, "conflict");
+    assert_outcome(
+        &app.post("/fhir", &bundle).await,
+        StatusCode::PRECONDITION_FAILED,
+        "conflict",
+    );
     assert_eq!(app.get("/fhir/Patient").await.match_ids(), [id]);
 }
 
@@ -98,14 +115,27 @@ async fn transaction_honours_conditional_entries_and_orders_reads_last() {
     let reply = app.post("/fhir", &bundle).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let entries = reply.json()["entry"].as_array().unwrap().clone();
-    assert_eq!(entries[1]["response"]["status"], "200 OK", "the conditional create matched");
+    assert_eq!(
+        entries[1]["response"]["status"], "200 OK",
+        "the conditional create matched"
+    );
     assert_eq!(entries[1]["resource"]["id"], existing.as_str());
     let observation = &entries[2]["resource"];
-    assert_eq!(observation["subject"]["reference"], format!("Patient/{existing}"));
-    assert_eq!(observation["performer"][0]["reference"], format!("Patient/{existing}"));
+    assert_eq!(
+        observation["subject"]["reference"],
+        format!("Patient/{existing}")
+    );
+    assert_eq!(
+        observation["performer"][0]["reference"],
+        format!("Patient/{existing}")
+    );
     let searched = &entries[0]["resource"];
     assert_eq!(searched["type"], "searchset");
-    assert_eq!(app.get("/fhir/Patient").await.match_ids().len(), 1, "no duplicate patient");
+    assert_eq!(
+        app.get("/fhir/Patient").await.match_ids().len(),
+        1,
+        "no duplicate patient"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +156,10 @@ async fn batch_entries_succeed_or_fail_independently() {
     let entries = reply.json()["entry"].as_array().unwrap().clone();
     assert_eq!(entries[0]["response"]["status"], "201 Created");
     assert_eq!(entries[1]["response"]["status"], "400");
-    assert_eq!(entries[1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    assert_eq!(
+        entries[1]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
     assert_eq!(entries[2]["response"]["status"], "404");
     assert_eq!(entries[3]["response"]["status"], "200 OK");
     assert_eq!(app.get("/fhir/Patient").await.match_ids().len(), 1);
@@ -136,7 +169,10 @@ async fn batch_entries_succeed_or_fail_independently() {
 async fn a_transaction_of_ten_thousand_entries_commits() {
     let app = TestApp::new();
     let patient_url = "urn:uuid:3f9e3a4c-0000-4000-8000-0000000000ff";
-    let mut entries = vec![entry_post(patient_url, json!({"resourceType": "Patient", "name": [{"family": "伊藤"}]}))];
+    let mut entries = vec![entry_post(
+        patient_url,
+        json!({"resourceType": "Patient", "name": [{"family": "伊藤"}]}),
+    )];
     for index in 0..9_999 {
         entries.push(json!({
             "resource": {
@@ -150,9 +186,16 @@ async fn a_transaction_of_ten_thousand_entries_commits() {
     }
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
     let reply = app.post("/fhir", &bundle).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", &reply.text[..reply.text.len().min(500)]);
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        &reply.text[..reply.text.len().min(500)]
+    );
     assert_eq!(reply.json()["entry"].as_array().unwrap().len(), 10_000);
-    let count = app.get("/fhir/Observation?code=http://loinc.org|4548-4&_summary=count").await;
+    let count = app
+        .get("/fhir/Observation?code=http://loinc.org|4548-4&_summary=count")
+        .await;
     assert_eq!(count.json()["total"], 9_999);
 }
 
@@ -160,6 +203,14 @@ async fn a_transaction_of_ten_thousand_entries_commits() {
 async fn only_transactions_and_batches_are_accepted_at_the_base() {
     let app = TestApp::new();
     let collection = json!({"resourceType": "Bundle", "type": "collection"});
-    assert_outcome(&app.post("/fhir", &collection).await, StatusCode::BAD_REQUEST, "invalid");
-    assert_outcome(&app.post("/fhir", &json!({"resourceType": "Patient"})).await, StatusCode::BAD_REQUEST, "invalid");
+    assert_outcome(
+        &app.post("/fhir", &collection).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    );
+    assert_outcome(
+        &app.post("/fhir", &json!({"resourceType": "Patient"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+    );
 }

@@ -11,7 +11,10 @@ async fn every_listed_search_parameter_is_accepted() {
     let capability = app.get("/fhir/metadata").await.json();
     assert_eq!(capability["resourceType"], "CapabilityStatement");
     assert_eq!(capability["fhirVersion"], "4.0.1");
-    let resources = capability["rest"][0]["resource"].as_array().unwrap().clone();
+    let resources = capability["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(resources.len(), fhir::resource_types().len());
     let mut checked = 0;
     for resource in &resources {
@@ -20,12 +23,19 @@ async fn every_listed_search_parameter_is_accepted() {
         for param in params {
             let name = param["name"].as_str().unwrap();
             let uri = format!("/fhir/{resource_type}?{name}:missing=true");
-            let reply = app.request(Method::GET, &uri, &[("prefer", "handling=strict")], None).await;
+            let reply = app
+                .request(Method::GET, &uri, &[("prefer", "handling=strict")], None)
+                .await;
             assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
             checked += 1;
         }
         let reply = app.get(&format!("/fhir/{resource_type}")).await;
-        assert_eq!(reply.status, StatusCode::OK, "{resource_type}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{resource_type}: {}",
+            reply.text
+        );
     }
     assert!(checked > 1000, "only {checked} parameters listed");
 }

@@ -14,7 +14,9 @@ fn without_server_meta(mut resource: Value) -> Value {
         meta.shift_remove("versionId");
         meta.shift_remove("lastUpdated");
         if meta.is_empty() {
-            resource.as_object_mut().map(|object| object.shift_remove("meta"));
+            resource
+                .as_object_mut()
+                .map(|object| object.shift_remove("meta"));
         }
     }
     resource
@@ -23,21 +25,44 @@ fn without_server_meta(mut resource: Value) -> Value {
 /// A query that must find `resource`, built from its first token or string index entry.
 fn query_for(resource_type: &str, resource: &Value) -> Option<String> {
     let entries = search::Registry::r4().extract(resource_type, resource);
-    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-    entries.iter().filter(|entry| !entry.param.starts_with('_') && !entry.param.contains(':')).find_map(|entry| match &entry.value {
-        IndexValue::Token { system: Some(system), code: Some(code), .. } => {
-            Some(format!("{}={}", entry.param, encode(&format!("{system}|{code}"))))
-        }
-        IndexValue::Token { system: None, code: Some(code), .. } => Some(format!("{}={}", entry.param, encode(code))),
-        IndexValue::String { exact, .. } => Some(format!("{}:exact={}", entry.param, encode(exact))),
-        _ => None,
-    })
+    // Backslashes, commas and dollars inside a value are escaped with a backslash (FHIR search escaping).
+    let encode = |text: &str| {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace('$', "\\$");
+        form_urlencoded::byte_serialize(escaped.as_bytes()).collect::<String>()
+    };
+    entries
+        .iter()
+        .filter(|entry| !entry.param.starts_with('_') && !entry.param.contains(':'))
+        .find_map(|entry| match &entry.value {
+            IndexValue::Token {
+                system: Some(system),
+                code: Some(code),
+                ..
+            } => Some(format!(
+                "{}={}",
+                entry.param,
+                encode(&format!("{system}|{code}"))
+            )),
+            IndexValue::Token {
+                system: None,
+                code: Some(code),
+                ..
+            } => Some(format!("{}={}", entry.param, encode(code))),
+            IndexValue::String { exact, .. } => {
+                Some(format!("{}:exact={}", entry.param, encode(exact)))
+            }
+            _ => None,
+        })
 }
 
 #[tokio::test]
 async fn every_official_example_round_trips_and_is_found_by_search() {
     let app = TestApp::new();
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/r4-examples");
+    let directory =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/r4-examples");
     let mut files: Vec<_> = std::fs::read_dir(&directory)
         .expect("vendored examples")
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -51,8 +76,16 @@ async fn every_official_example_round_trips_and_is_found_by_search() {
         let original: Value = serde_json::from_str(&text).unwrap();
         let resource_type = original["resourceType"].as_str().unwrap().to_owned();
         let id = original["id"].as_str().unwrap().to_owned();
-        let stored = app.put(&format!("/fhir/{resource_type}/{id}"), &original).await;
-        assert_eq!(stored.status, StatusCode::CREATED, "{}: {}", file.display(), stored.text);
+        let stored = app
+            .put(&format!("/fhir/{resource_type}/{id}"), &original)
+            .await;
+        assert_eq!(
+            stored.status,
+            StatusCode::CREATED,
+            "{}: {}",
+            file.display(),
+            stored.text
+        );
 
         let read = app.get(&format!("/fhir/{resource_type}/{id}")).await;
         assert_eq!(read.status, StatusCode::OK);
@@ -63,11 +96,22 @@ async fn every_official_example_round_trips_and_is_found_by_search() {
             file.display()
         );
 
-        let query = query_for(&resource_type, &original)
-            .unwrap_or_else(|| format!("_id={id}"));
-        let found = app.get(&format!("/fhir/{resource_type}?{query}&_count=1000")).await;
-        assert_eq!(found.status, StatusCode::OK, "{}: {query}: {}", file.display(), found.text);
-        assert!(found.match_ids().contains(&id), "{}: not found by {query}", file.display());
+        let query = query_for(&resource_type, &original).unwrap_or_else(|| format!("_id={id}"));
+        let found = app
+            .get(&format!("/fhir/{resource_type}?{query}&_count=1000"))
+            .await;
+        assert_eq!(
+            found.status,
+            StatusCode::OK,
+            "{}: {query}: {}",
+            file.display(),
+            found.text
+        );
+        assert!(
+            found.match_ids().contains(&id),
+            "{}: not found by {query}",
+            file.display()
+        );
         searched += 1;
     }
     assert_eq!(searched, files.len());

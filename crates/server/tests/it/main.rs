@@ -33,7 +33,8 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (panics with the text when it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -48,7 +49,12 @@ impl Reply {
                 entries
                     .iter()
                     .filter(|entry| entry["search"]["mode"] == "match")
-                    .map(|entry| entry["resource"]["id"].as_str().unwrap_or_default().to_owned())
+                    .map(|entry| {
+                        entry["resource"]["id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -57,9 +63,15 @@ impl Reply {
     /// The URL of a Bundle link, made relative to the server.
     pub fn link(&self, relation: &str) -> Option<String> {
         let json = self.json();
-        json["link"].as_array()?.iter().find(|link| link["relation"] == relation).and_then(|link| {
-            link["url"].as_str().map(|url| url.trim_start_matches("http://localhost").to_owned())
-        })
+        json["link"]
+            .as_array()?
+            .iter()
+            .find(|link| link["relation"] == relation)
+            .and_then(|link| {
+                link["url"]
+                    .as_str()
+                    .map(|url| url.trim_start_matches("http://localhost").to_owned())
+            })
     }
 }
 
@@ -78,24 +90,55 @@ impl TestApp {
         .expect("open store");
         let app = app::App::new(Arc::new(store), app::Settings::default());
         let state = server::AppState::new(app, settings);
-        TestApp { router: server::router(state.clone()), state, _dir: dir }
+        TestApp {
+            router: server::router(state.clone()),
+            state,
+            _dir: dir,
+        }
     }
 
-    pub async fn request(&self, method: Method, uri: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
-        let mut builder = Request::builder().method(method).uri(uri).header("host", "localhost");
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "localhost");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let has_content_type = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        let has_content_type = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
         if body.is_some() && !has_content_type {
             builder = builder.header("content-type", "application/fhir+json");
         }
-        let request = builder.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("infallible router");
+        let request = builder
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible router");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
@@ -103,11 +146,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, uri: &str, body: &Value) -> Reply {
-        self.request(Method::POST, uri, &[], Some(body.to_string())).await
+        self.request(Method::POST, uri, &[], Some(body.to_string()))
+            .await
     }
 
     pub async fn put(&self, uri: &str, body: &Value) -> Reply {
-        self.request(Method::PUT, uri, &[], Some(body.to_string())).await
+        self.request(Method::PUT, uri, &[], Some(body.to_string()))
+            .await
     }
 
     pub async fn delete(&self, uri: &str) -> Reply {
@@ -116,8 +161,13 @@ impl TestApp {
 
     /// Creates a resource and returns its server-assigned id.
     pub async fn create(&self, resource: Value) -> String {
-        let resource_type = resource["resourceType"].as_str().expect("resourceType").to_owned();
-        let reply = self.post(&format!("/fhir/{resource_type}"), &resource).await;
+        let resource_type = resource["resourceType"]
+            .as_str()
+            .expect("resourceType")
+            .to_owned();
+        let reply = self
+            .post(&format!("/fhir/{resource_type}"), &resource)
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.json()["id"].as_str().expect("id").to_owned()
     }
@@ -129,5 +179,9 @@ pub fn assert_outcome(reply: &Reply, status: StatusCode, code: &str) {
     let json = reply.json();
     assert_eq!(json["resourceType"], "OperationOutcome", "{}", reply.text);
     assert_eq!(json["issue"][0]["code"], code, "{}", reply.text);
-    assert!(reply.header("content-type").is_some_and(|value| value.starts_with("application/fhir+json")));
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|value| value.starts_with("application/fhir+json"))
+    );
 }
