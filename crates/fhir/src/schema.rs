@@ -49,13 +49,21 @@ pub(crate) struct Primitive {
     pub(crate) name: Box<str>,
     /// The JSON type that carries the value.
     pub(crate) json_type: JsonType,
-    /// The type's regular expression, anchored at both ends. For numbers it is matched against the
-    /// number's exact source text, which `arbitrary_precision` keeps.
-    pub(crate) format: Option<Regex>,
+    /// The type's lexical format. For numbers it is checked against the number's exact source text,
+    /// which `arbitrary_precision` keeps.
+    pub(crate) format: Option<Format>,
     /// The value range of the integer types.
     pub(crate) range: Option<RangeInclusive<i64>>,
     /// The size limit of strings (FHIR: 1 MB), in bytes.
     pub(crate) max_bytes: Option<usize>,
+}
+
+/// The lexical format of a primitive type.
+pub(crate) enum Format {
+    /// The schema's regular expression, anchored at both ends.
+    Pattern(Regex),
+    /// `base64Binary`'s pattern, checked by hand (see [`is_base64`]).
+    Base64,
 }
 
 /// The JSON types that carry primitive values.
@@ -160,6 +168,16 @@ impl Complex {
     }
 }
 
+impl Format {
+    /// Whether `text` is in this format.
+    pub(crate) fn matches(&self, text: &str) -> bool {
+        match self {
+            Format::Pattern(regex) => regex.is_match(text),
+            Format::Base64 => is_base64(text),
+        }
+    }
+}
+
 impl JsonType {
     /// How diagnostics name the JSON type.
     pub(crate) fn as_str(self) -> &'static str {
@@ -170,6 +188,12 @@ impl JsonType {
         }
     }
 }
+
+/// The schema's pattern for `string` and `markdown`: any non-empty text.
+const ANY_TEXT_PATTERN: &str = r"^[ \r\n\t\S]+$";
+
+/// The schema's pattern for `base64Binary`, which [`is_base64`] implements.
+const BASE64_PATTERN: &str = r"^(\s*([0-9a-zA-Z\+/=]){4}\s*)+$";
 
 /// FHIR's size limit for `string` (and `markdown`, a specialisation of it).
 const MAX_STRING_BYTES: usize = 1024 * 1024;
@@ -270,10 +294,15 @@ fn compile_definition(
     };
     let format = match &raw.pattern {
         // A JSON boolean has no text to match; the schema's pattern for it is a leftover.
-        Some(pattern) if json_type != JsonType::Boolean => {
-            Some(fhir_regex(pattern).map_err(|error| format!("pattern: {error}"))?)
-        }
-        _ => None,
+        None => None,
+        Some(_) if json_type == JsonType::Boolean => None,
+        // With XML Schema's `\s`, `[ \r\n\t\S]+` accepts every non-empty text, and emptiness is
+        // checked for all strings anyway: no need to run a regex over every `string` and `markdown`.
+        Some(pattern) if pattern == ANY_TEXT_PATTERN => None,
+        Some(pattern) if pattern == BASE64_PATTERN => Some(Format::Base64),
+        Some(pattern) => Some(Format::Pattern(
+            fhir_regex(pattern).map_err(|error| format!("pattern: {error}"))?,
+        )),
     };
     let range = match name {
         "integer" => Some(i64::from(i32::MIN)..=i64::from(i32::MAX)),
@@ -475,6 +504,35 @@ pub(crate) fn fhir_regex(pattern: &str) -> Result<Regex, regex::Error> {
         }
     }
     Regex::new(&format!("^(?:{translated})$"))
+}
+
+/// FHIR's `base64Binary` format, `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`: base64 characters in groups of
+/// four, white space only between groups.
+///
+/// Written out by hand because the regex engine spends several nanoseconds a byte on this pattern,
+/// and attachments run to megabytes; a test checks it against the regular expression.
+fn is_base64(text: &str) -> bool {
+    fn in_alphabet(byte: u8) -> bool {
+        byte.is_ascii_alphanumeric() | (byte == b'+') | (byte == b'/') | (byte == b'=')
+    }
+    let bytes = text.as_bytes();
+    // Attachments are usually one unbroken run; a fold without early exit lets the compiler check it
+    // many bytes at a time.
+    if bytes
+        .iter()
+        .fold(true, |all, byte| all & in_alphabet(*byte))
+    {
+        return !bytes.is_empty() && bytes.len() % 4 == 0;
+    }
+    let mut characters = 0usize;
+    for byte in bytes {
+        match *byte {
+            byte if in_alphabet(byte) => characters += 1,
+            b' ' | b'\t' | b'\n' | b'\r' if characters % 4 == 0 => {}
+            _ => return false,
+        }
+    }
+    characters > 0 && characters % 4 == 0
 }
 
 #[derive(Deserialize)]

@@ -258,7 +258,7 @@ impl<'a> Validator<'a> {
                 } else if primitive
                     .format
                     .as_ref()
-                    .is_some_and(|format| !format.is_match(text))
+                    .is_some_and(|format| !format.matches(text))
                 {
                     self.report_format(primitive);
                 }
@@ -269,7 +269,7 @@ impl<'a> Validator<'a> {
                 if primitive
                     .format
                     .as_ref()
-                    .is_some_and(|format| !format.is_match(text))
+                    .is_some_and(|format| !format.matches(text))
                 {
                     self.report_format(primitive);
                 } else if let Some(range) = &primitive.range

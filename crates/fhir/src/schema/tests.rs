@@ -86,9 +86,17 @@ fn unsupported_constructs_are_refused() {
 
 #[test]
 fn regexes_use_xml_schema_white_space_and_are_anchored() {
-    let string = fhir_regex(r"^[ \r\n\t\S]+$").expect("compiles");
-    assert!(string.is_match("山田\u{3000}太郎"));
-    assert!(string.is_match(" a\tb\r\n"));
+    let string = fhir_regex(ANY_TEXT_PATTERN).expect("compiles");
+    for text in [
+        "山田\u{3000}太郎",
+        " a\tb\r\n",
+        " ",
+        "\u{b}\u{c}\u{a0}\u{2028}",
+        "\0",
+    ] {
+        assert!(string.is_match(text), "{text:?}");
+    }
+    assert!(!string.is_match(""));
     let code = fhir_regex(r"^[^\s]+(\s[^\s]+)*$").expect("compiles");
     assert!(code.is_match("a b"));
     assert!(code.is_match("a\u{3000}b"));
@@ -104,4 +112,34 @@ fn regexes_use_xml_schema_white_space_and_are_anchored() {
     assert!(!unsigned.is_match("01"));
     assert!(!unsigned.is_match("-1"));
     assert!(!unsigned.is_match("0.5"));
+}
+
+#[test]
+fn base64_is_checked_like_its_pattern() {
+    let pattern = fhir_regex(BASE64_PATTERN).expect("compiles");
+    let samples = [
+        "",
+        " ",
+        "abcd",
+        "abc",
+        "abcde",
+        "ab cd",
+        "abcd efgh",
+        " abcd\n",
+        "abcd\r\n\tefgh ",
+        "ab==",
+        "abc=",
+        "abcd=",
+        "a+/9",
+        "abcd\u{3000}",
+        "ab\u{e9}d",
+        "abcd  ",
+        "ab-d",
+        "abcdefgh",
+        "\tabcd",
+        "abcd\u{b}",
+    ];
+    for sample in samples {
+        assert_eq!(is_base64(sample), pattern.is_match(sample), "{sample:?}");
+    }
 }
