@@ -192,15 +192,16 @@ fn collect_files(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> anyhow::
         for child in children {
             collect_files(&child, false, files)?;
         }
+    } else if named {
+        if !path.exists() {
+            anyhow::bail!("{} does not exist", path.display());
+        }
+        files.push(path.to_owned());
     } else if path
         .extension()
         .is_some_and(|ext| ext == "json" || ext == "ndjson")
     {
         files.push(path.to_owned());
-    } else if named && path.exists() {
-        files.push(path.to_owned());
-    } else if named {
-        anyhow::bail!("{} does not exist", path.display());
     }
     Ok(())
 }

@@ -75,6 +75,12 @@ impl Reply {
     }
 }
 
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestApp {
     pub fn new() -> Self {
         Self::with_settings(server::ServerSettings::default())
