@@ -522,17 +522,17 @@ fn is_base64(text: &str) -> bool {
         .iter()
         .fold(true, |all, byte| all & in_alphabet(*byte))
     {
-        return !bytes.is_empty() && bytes.len() % 4 == 0;
+        return !bytes.is_empty() && bytes.len().is_multiple_of(4);
     }
     let mut characters = 0usize;
     for byte in bytes {
         match *byte {
             byte if in_alphabet(byte) => characters += 1,
-            b' ' | b'\t' | b'\n' | b'\r' if characters % 4 == 0 => {}
+            b' ' | b'\t' | b'\n' | b'\r' if characters.is_multiple_of(4) => {}
             _ => return false,
         }
     }
-    characters > 0 && characters % 4 == 0
+    characters > 0 && characters.is_multiple_of(4)
 }
 
 #[derive(Deserialize)]

@@ -410,7 +410,7 @@ fn not_an_allowed_code(codes: &[Box<str>]) -> String {
 
 /// An element name as echoed in expressions and diagnostics: names are not data, but an unknown one
 /// can be anything the client sent, so a long one is cut short.
-fn element_name(name: &str) -> &str {
+pub(crate) fn element_name(name: &str) -> &str {
     const MAX_CHARS: usize = 64;
     match name.char_indices().nth(MAX_CHARS) {
         Some((end, _)) => &name[..end],

@@ -77,3 +77,38 @@ fn a_byte_order_mark_is_skipped() {
         .expect("valid JSON after the BOM");
     assert_eq!(value["resourceType"], "Patient");
 }
+
+#[test]
+fn duplicate_members_are_refused() {
+    check_error(
+        "{\"resourceType\": \"Patient\",\n  \"gender\": \"secret\", \"gender\": \"male\"}",
+        expect!["invalid JSON at line 2, column 23: member `gender` appears twice in one object"],
+    );
+    check_error(
+        r#"{"a": [{"b": 1}, {"b": 2, "c": {"b": 3, "\u0062": 4}}]}"#,
+        expect!["invalid JSON at line 1, column 41: member `b` appears twice in one object"],
+    );
+    // The same name in different objects, and names inside string values, are fine.
+    let value = parse_json(
+        br#"{"a": {"b": "\"b\": 1, {"}, "b": [{"b": 1}, {"b": 2}], "c\"": 1, "c": "}"}"#,
+    );
+    assert!(value.is_ok(), "{value:?}");
+}
+
+#[test]
+fn long_strings_are_skipped_correctly() {
+    // Quotes and escapes at every offset within and across eight-byte words.
+    for padding in 0..17 {
+        let filler = "x".repeat(padding);
+        let text =
+            format!(r#"{{"a": "{filler}\"{filler}\\", "b": "{filler}", "a{filler}": 1, "a": 2}}"#);
+        let issue = parse_json(text.as_bytes()).expect_err("duplicate `a`");
+        assert!(
+            issue.diagnostics.contains("member `a` appears twice"),
+            "{padding}: {issue:?}"
+        );
+    }
+    assert!(has_byte(u64::from_le_bytes(*b"abcdefg\""), b'"'));
+    assert!(!has_byte(u64::from_le_bytes(*b"abcdefgh"), b'"'));
+    assert!(has_byte(u64::from_le_bytes(*b"\\bcdefgh"), b'\\'));
+}
