@@ -11,8 +11,8 @@
 //! ) WHERE <keyset predicate on (k0, k1, pk)> ORDER BY k0, k1, pk LIMIT count + 1
 //! ```
 //!
-//! Each index condition is `r.pk IN (SELECT res FROM idx_<kind> WHERE type = ? AND param = ? AND
-//! <test>)`, so SQLite drives it from the `(type, param, ...)` index of that table. The page's
+//! Each index condition is `r.pk IN (SELECT res FROM idx_<kind> WHERE pid = <id of (type, param)>
+//! AND <test>)`, so SQLite drives it from the `(pid, ...)` index of that table. The page's
 //! bodies are fetched afterwards by pk, so the sorter never carries JSON.
 //!
 //! A search runs inside one read transaction (the caller opens it), so the page, the total and the
@@ -317,7 +317,8 @@ fn sort_expression(sql: &mut Sql, key: &SortKey) -> bool {
     let param = sql.bind_str(code);
     let _ = write!(
         sql.text,
-        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk AND param = {param})"
+        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk \
+         AND pid IN (SELECT pid FROM search_param WHERE param = {param}))"
     );
     true
 }
@@ -399,12 +400,42 @@ impl<'s> Filter<'s> {
                 let _ = write!(self.sql.text, " AND {column} = {only}");
             }
             many => {
-                let _ = write!(self.sql.text, " AND {column} IN (");
-                for (index, resource_type) in many.iter().enumerate() {
-                    let param = self.sql.bind_str(resource_type);
-                    let separator = if index == 0 { "" } else { ", " };
-                    let _ = write!(self.sql.text, "{separator}{param}");
-                }
+                let _ = write!(self.sql.text, " AND {column} IN ");
+                self.type_list(many);
+            }
+        }
+    }
+
+    /// `(?, ?, ...)` binding each type.
+    fn type_list(&mut self, types: &[String]) {
+        self.sql.push("(");
+        for (index, resource_type) in types.iter().enumerate() {
+            let param = self.sql.bind_str(resource_type);
+            let separator = if index == 0 { "" } else { ", " };
+            let _ = write!(self.sql.text, "{separator}{param}");
+        }
+        self.sql.push(")");
+    }
+
+    /// ` AND <column>` (an index table's `pid`) names `param` of one of `types` (of any type when
+    /// the list is empty). A pair that was never indexed has no id, so the test matches nothing.
+    fn param_restriction(&mut self, column: &str, types: &[String], param: &str) {
+        let param = self.sql.bind_str(param);
+        match types {
+            [only] => {
+                let only = self.sql.bind_str(only);
+                let _ = write!(
+                    self.sql.text,
+                    " AND {column} = (SELECT pid FROM search_param \
+                     WHERE type = {only} AND param = {param})"
+                );
+            }
+            _ => {
+                let _ = write!(
+                    self.sql.text,
+                    " AND {column} IN (SELECT pid FROM search_param WHERE param = {param}"
+                );
+                self.type_restriction("type", types);
                 self.sql.push(")");
             }
         }
@@ -447,9 +478,7 @@ impl<'s> Filter<'s> {
                 let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
                 self.sql.push(table_of(test.kind()));
                 self.sql.push(" WHERE 1");
-                self.type_restriction("type", types);
-                let param = self.sql.bind_str(param);
-                let _ = write!(self.sql.text, " AND param = {param}");
+                self.param_restriction("pid", types, param);
                 self.test(test);
                 self.sql.push(")");
             }
@@ -464,9 +493,8 @@ impl<'s> Filter<'s> {
                     "{alias}.pk {negation}IN (SELECT res FROM {} WHERE 1",
                     table_of(*kind)
                 );
-                self.type_restriction("type", types);
-                let param = self.sql.bind_str(param);
-                let _ = write!(self.sql.text, " AND param = {param})");
+                self.param_restriction("pid", types, param);
+                self.sql.push(")");
             }
             Condition::Not(inner) => {
                 self.sql.push("NOT (");
@@ -487,9 +515,7 @@ impl<'s> Filter<'s> {
                      JOIN resource {target} ON {target}.type = {link}.target_type \
                      AND {target}.id = {link}.target_id WHERE {target}.deleted = 0"
                 );
-                self.type_restriction(&format!("{link}.type"), types);
-                let reference = self.sql.bind_str(reference);
-                let _ = write!(self.sql.text, " AND {link}.param = {reference}");
+                self.param_restriction(&format!("{link}.pid"), types, reference);
                 self.type_restriction(&format!("{link}.target_type"), target_types);
                 self.sql.push(" AND ");
                 self.condition(inner, &target, target_types);
@@ -504,15 +530,17 @@ impl<'s> Filter<'s> {
                 let link = format!("h{}", self.aliases);
                 let source = format!("s{}", self.aliases);
                 let target = format!("t{}", self.aliases);
-                let source_type_param = self.sql.bind_str(source_type);
-                let reference_param = self.sql.bind_str(reference_param);
                 let _ = write!(
                     self.sql.text,
                     "{alias}.pk IN (SELECT {target}.pk FROM idx_reference {link} \
                      JOIN resource {source} ON {source}.pk = {link}.res \
                      JOIN resource {target} ON {target}.type = {link}.target_type \
-                     AND {target}.id = {link}.target_id \
-                     WHERE {link}.type = {source_type_param} AND {link}.param = {reference_param}"
+                     AND {target}.id = {link}.target_id WHERE 1"
+                );
+                self.param_restriction(
+                    &format!("{link}.pid"),
+                    std::slice::from_ref(source_type),
+                    reference_param,
                 );
                 self.type_restriction(&format!("{link}.target_type"), types);
                 self.sql.push(" AND ");
@@ -777,7 +805,8 @@ fn include_level(
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM idx_reference x \
              JOIN resource r ON r.type = x.target_type AND r.id = x.target_id \
-             WHERE x.res IN (SELECT value FROM json_each(?1)) AND x.type = ?2 AND x.param = ?3 \
+             WHERE x.res IN (SELECT value FROM json_each(?1)) \
+             AND x.pid = (SELECT pid FROM search_param WHERE type = ?2 AND param = ?3) \
              AND (?4 IS NULL OR x.target_type = ?4) AND r.deleted = 0 ORDER BY r.pk"
         ))?;
         let rows = statement.query_map(
@@ -799,7 +828,8 @@ fn include_level(
     for include in query.revincludes.iter().filter(applies) {
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM resource m \
-             JOIN idx_reference x ON x.type = ?2 AND x.param = ?3 \
+             JOIN idx_reference x \
+             ON x.pid = (SELECT pid FROM search_param WHERE type = ?2 AND param = ?3) \
              AND x.target_id = m.id AND x.target_type = m.type \
              JOIN resource r ON r.pk = x.res \
              WHERE m.pk IN (SELECT value FROM json_each(?1)) AND (?4 IS NULL OR m.type = ?4) \

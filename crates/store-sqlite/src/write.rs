@@ -4,6 +4,8 @@
 //! [`crate::writer`]. A call either returns its outcomes (its savepoint is released) or an error (its
 //! savepoint is rolled back, so none of its rows survive, index rows included).
 
+use std::collections::HashMap;
+
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 use store::{
@@ -29,6 +31,7 @@ pub(crate) const METHOD_DELETE: i64 = 2;
 /// whole call back.
 pub(crate) fn apply(
     connection: &Connection,
+    params: &mut ParamIds,
     ops: Vec<WriteOp>,
     now: Timestamp,
 ) -> Result<Vec<WriteOutcome>> {
@@ -38,8 +41,10 @@ pub(crate) fn apply(
             WriteOp::Create {
                 write,
                 if_none_exist,
-            } => create(connection, write, if_none_exist.as_deref(), now)?,
-            WriteOp::Update { write, if_match } => update(connection, index, write, if_match, now)?,
+            } => create(connection, params, write, if_none_exist.as_deref(), now)?,
+            WriteOp::Update { write, if_match } => {
+                update(connection, params, index, write, if_match, now)?
+            }
             WriteOp::Delete {
                 resource_type,
                 id,
@@ -60,6 +65,7 @@ struct Current {
 
 fn create(
     connection: &Connection,
+    params: &mut ParamIds,
     mut write: ResourceWrite,
     if_none_exist: Option<&SearchQuery>,
     now: Timestamp,
@@ -77,12 +83,13 @@ fn create(
             write.resource_type, write.id
         ))));
     }
-    let stored = put(connection, current.as_ref(), &mut write, now)?;
+    let stored = put(connection, params, current.as_ref(), &mut write, now)?;
     Ok(WriteOutcome::Created(stored))
 }
 
 fn update(
     connection: &Connection,
+    params: &mut ParamIds,
     op: usize,
     mut write: ResourceWrite,
     if_match: Option<u64>,
@@ -92,7 +99,7 @@ fn update(
     let current = current(connection, &write.resource_type, &write.id)?;
     check_if_match(op, current.as_ref(), if_match)?;
     let was_live = matches!(current, Some(Current { deleted: false, .. }));
-    let stored = put(connection, current.as_ref(), &mut write, now)?;
+    let stored = put(connection, params, current.as_ref(), &mut write, now)?;
     Ok(if was_live {
         WriteOutcome::Updated(stored)
     } else {
@@ -146,6 +153,7 @@ fn delete(
 /// Writes the next version of `write` (version 1 when `current` is None), replacing the index rows.
 fn put(
     connection: &Connection,
+    params: &mut ParamIds,
     current: Option<&Current>,
     write: &mut ResourceWrite,
     now: Timestamp,
@@ -197,7 +205,7 @@ fn put(
         method,
         &json,
     )?;
-    insert_index(connection, pk, &write.resource_type, &write.index)?;
+    insert_index(connection, params, pk, &write.resource_type, &write.index)?;
     let mut statement = connection
         .prepare_cached("INSERT OR IGNORE INTO compartment (patient_id, res) VALUES (?1, ?2)")?;
     for patient in &write.compartments {
@@ -275,6 +283,7 @@ fn statement<'s, 'c>(
 
 fn insert_index(
     connection: &Connection,
+    params: &mut ParamIds,
     pk: i64,
     resource_type: &str,
     entries: &[IndexEntry],
@@ -282,29 +291,29 @@ fn insert_index(
     let mut inserts = IndexInserts::default();
     for (ord, entry) in entries.iter().enumerate() {
         let ord = ord as i64;
-        let param = entry.param.as_str();
+        let pid = params.id(connection, resource_type, &entry.param)?;
         match &entry.value {
             IndexValue::Token { system, code, text } => statement(
                 &mut inserts.token,
                 connection,
-                "INSERT INTO idx_token (res, ord, type, param, system, code, text) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO idx_token (res, ord, pid, system, code, text) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![pk, ord, resource_type, param, system, code, text])?,
+            .execute(params![pk, ord, pid, system, code, text])?,
             IndexValue::String { normalized, exact } => statement(
                 &mut inserts.string,
                 connection,
-                "INSERT INTO idx_string (res, ord, type, param, normalized, exact) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idx_string (res, ord, pid, normalized, exact) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![pk, ord, resource_type, param, normalized, exact])?,
+            .execute(params![pk, ord, pid, normalized, exact])?,
             IndexValue::Date { low, high } => statement(
                 &mut inserts.date,
                 connection,
-                "INSERT INTO idx_date (res, ord, type, param, low, high) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idx_date (res, ord, pid, low, high) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![pk, ord, resource_type, param, low, high])?,
+            .execute(params![pk, ord, pid, low, high])?,
             IndexValue::Reference {
                 target_type,
                 target_id,
@@ -312,18 +321,10 @@ fn insert_index(
             } => statement(
                 &mut inserts.reference,
                 connection,
-                "INSERT INTO idx_reference (res, ord, type, param, target_type, target_id, url) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO idx_reference (res, ord, pid, target_type, target_id, url) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![
-                pk,
-                ord,
-                resource_type,
-                param,
-                target_type,
-                target_id,
-                url
-            ])?,
+            .execute(params![pk, ord, pid, target_type, target_id, url])?,
             IndexValue::Quantity {
                 value,
                 system,
@@ -332,35 +333,67 @@ fn insert_index(
             } => statement(
                 &mut inserts.quantity,
                 connection,
-                "INSERT INTO idx_quantity (res, ord, type, param, value, system, code, unit) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO idx_quantity (res, ord, pid, value, system, code, unit) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![
-                pk,
-                ord,
-                resource_type,
-                param,
-                value,
-                system,
-                code,
-                unit
-            ])?,
+            .execute(params![pk, ord, pid, value, system, code, unit])?,
             IndexValue::Number { value } => statement(
                 &mut inserts.number,
                 connection,
-                "INSERT INTO idx_number (res, ord, type, param, value) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO idx_number (res, ord, pid, value) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![pk, ord, resource_type, param, value])?,
+            .execute(params![pk, ord, pid, value])?,
             IndexValue::Uri { value } => statement(
                 &mut inserts.uri,
                 connection,
-                "INSERT INTO idx_uri (res, ord, type, param, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO idx_uri (res, ord, pid, value) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![pk, ord, resource_type, param, value])?,
+            .execute(params![pk, ord, pid, value])?,
         };
     }
     Ok(())
+}
+
+/// The interned ids of (resource type, search parameter) pairs, cached by the writer thread.
+///
+/// Invariant: every cached id exists in `search_param` within the writer's current transaction.
+/// Ids are inserted inside write transactions, so the writer calls [`ParamIds::forget`] after any
+/// rollback (an id inserted by a rolled-back job is gone from the table).
+#[derive(Debug, Default)]
+pub(crate) struct ParamIds {
+    by_type: HashMap<String, HashMap<String, i64>>,
+}
+
+impl ParamIds {
+    /// The id of `(resource_type, param)`, registering the pair on first use.
+    fn id(&mut self, connection: &Connection, resource_type: &str, param: &str) -> Result<i64> {
+        if let Some(pid) = self
+            .by_type
+            .get(resource_type)
+            .and_then(|params| params.get(param))
+        {
+            return Ok(*pid);
+        }
+        connection
+            .prepare_cached(
+                "INSERT INTO search_param (type, param) VALUES (?1, ?2) \
+                 ON CONFLICT (type, param) DO NOTHING",
+            )?
+            .execute(params![resource_type, param])?;
+        let pid: i64 = connection
+            .prepare_cached("SELECT pid FROM search_param WHERE type = ?1 AND param = ?2")?
+            .query_row(params![resource_type, param], |row| row.get(0))?;
+        self.by_type
+            .entry(resource_type.to_owned())
+            .or_default()
+            .insert(param.to_owned(), pid);
+        Ok(pid)
+    }
+
+    /// Drops the cache; called after a rollback.
+    pub(crate) fn forget(&mut self) {
+        self.by_type.clear();
+    }
 }
 
 fn current(connection: &Connection, resource_type: &str, id: &str) -> Result<Option<Current>> {

@@ -15,7 +15,7 @@ use store::{Clock, StoreError, WriteOp, WriteOutcome};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Fault, Result};
-use crate::write;
+use crate::write::{self, ParamIds};
 
 /// One `write` call waiting for the writer.
 pub(crate) struct Job {
@@ -107,6 +107,7 @@ fn run(
     counters: &Counters,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut params = ParamIds::default();
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -116,7 +117,7 @@ fn run(
             }
         }
         let calls = batch.len() as u64;
-        commit_batch(connection, &mut batch, clock);
+        commit_batch(connection, &mut batch, clock, &mut params);
         counters.calls.fetch_add(calls, Ordering::Relaxed);
         let transactions = counters.transactions.fetch_add(1, Ordering::Relaxed) + 1;
         if transactions.is_multiple_of(OPTIMIZE_EVERY)
@@ -128,29 +129,49 @@ fn run(
 }
 
 /// Runs every job of `batch` in one transaction and replies to each after the commit.
-fn commit_batch(connection: &Connection, batch: &mut Vec<Job>, clock: &dyn Clock) {
+///
+/// A batch of one job runs without a savepoint (a failure rolls back the whole transaction, which
+/// is the same thing); savepoints cost a copy of every page a job touches, which is worth avoiding
+/// for the large calls of a bulk import.
+fn commit_batch(
+    connection: &Connection,
+    batch: &mut Vec<Job>,
+    clock: &dyn Clock,
+    params: &mut ParamIds,
+) {
     if let Err(Fault(error)) = begin(connection) {
         reply_all_failed(batch, &error);
         return;
     }
     let mut results = Vec::with_capacity(batch.len());
-    for job in batch.iter_mut() {
+    if let [job] = batch.as_mut_slice() {
         let ops = std::mem::take(&mut job.ops);
-        results.push(run_job(connection, ops, clock));
-        // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on would
-        // run the next jobs in autocommit mode, one statement at a time: fail the batch instead.
-        if connection.is_autocommit() {
-            let error = StoreError::unavailable("the write transaction was aborted by SQLite");
-            tracing::error!(%error, "group commit aborted");
-            reply_all_failed(batch, &error);
-            return;
+        match write::apply(connection, params, ops, clock.now()) {
+            Ok(outcomes) => results.push(Ok(outcomes)),
+            Err(Fault(error)) => {
+                rollback(connection, params);
+                reply_all_failed(batch, &error);
+                return;
+            }
+        }
+    } else {
+        for job in batch.iter_mut() {
+            let ops = std::mem::take(&mut job.ops);
+            results.push(run_job(connection, params, ops, clock));
+            // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on
+            // would run the next jobs in autocommit mode, one statement at a time: fail the batch.
+            if connection.is_autocommit() {
+                params.forget();
+                let error = StoreError::unavailable("the write transaction was aborted by SQLite");
+                tracing::error!(%error, "group commit aborted");
+                reply_all_failed(batch, &error);
+                return;
+            }
         }
     }
     if let Err(Fault(error)) = commit(connection) {
         tracing::error!(%error, "group commit failed");
-        if let Err(rollback) = connection.execute_batch("ROLLBACK") {
-            tracing::error!(error = %rollback, "rollback after a failed commit failed");
-        }
+        rollback(connection, params);
         reply_all_failed(batch, &error);
         return;
     }
@@ -163,6 +184,7 @@ fn commit_batch(connection: &Connection, batch: &mut Vec<Job>, clock: &dyn Clock
 /// One job inside its savepoint: released on success, rolled back on failure.
 fn run_job(
     connection: &Connection,
+    params: &mut ParamIds,
     ops: Vec<WriteOp>,
     clock: &dyn Clock,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
@@ -170,10 +192,11 @@ fn run_job(
         .prepare_cached("SAVEPOINT job")
         .and_then(|mut statement| statement.execute([]))
         .map_err(|error| StoreError::from(Fault::from(error)))?;
-    let result = write::apply(connection, ops, clock.now());
+    let result = write::apply(connection, params, ops, clock.now());
     let end = if result.is_ok() {
         connection.execute_batch("RELEASE job")
     } else {
+        params.forget();
         connection.execute_batch("ROLLBACK TO job; RELEASE job")
     };
     match (result, end) {
@@ -182,6 +205,16 @@ fn run_job(
         // Failing to end a savepoint leaves the transaction in an unknown state; the job fails, and
         // so will the commit if the connection is broken.
         (_, Err(error)) => Err(Fault::from(error).0),
+    }
+}
+
+/// Rolls the open transaction back (best effort: SQLite may already have done it).
+fn rollback(connection: &Connection, params: &mut ParamIds) {
+    params.forget();
+    if !connection.is_autocommit()
+        && let Err(error) = connection.execute_batch("ROLLBACK")
+    {
+        tracing::error!(%error, "rollback failed");
     }
 }
 
