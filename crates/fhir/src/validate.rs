@@ -119,13 +119,14 @@ impl<'a> Validator<'a> {
                 });
                 continue;
             };
-            if let Some(choice) = property.choice {
-                // `_valueString` next to `valueString` is the same variant, counted once.
-                let counts = name
+            // `_valueString` next to `valueString` is the same variant: only the latter counts.
+            if let Some(choice) = property.choice
+                && name
                     .strip_prefix('_')
-                    .is_none_or(|base| !object.contains_key(base));
+                    .is_none_or(|base| !object.contains_key(base))
+            {
                 let bit = 1u64 << choice;
-                if counts && chosen & bit != 0 && conflicts & bit == 0 {
+                if chosen & bit != 0 && conflicts & bit == 0 {
                     conflicts |= bit;
                     self.report_choice_conflict(object, complex, choice);
                 }

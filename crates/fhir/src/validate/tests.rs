@@ -284,6 +284,10 @@ fn only_one_variant_of_a_choice() {
         expect![""],
     );
     check(
+        json!({ "resourceType": "Patient", "_deceasedBoolean": { "id": "x" }, "deceasedBoolean": true }),
+        expect![""],
+    );
+    check(
         json!({ "resourceType": "Patient", "extension": [{ "url": "http://example.org", "valueString": "secret", "valueCode": "secret-code", "valueInteger": 1 }] }),
         expect![
             "error structure Patient.extension[0]: only one variant of `value[x]` is allowed, found `valueCode`, `valueInteger`, `valueString`"
