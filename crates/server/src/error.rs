@@ -17,7 +17,8 @@
 //! | `AppError::Unavailable` | 503 + `Retry-After` | `transient` |
 //! | `AppError::Internal` | 500 | `exception` |
 //!
-//! Internal errors reach the client only as a generic message plus the request id; the cause chain
+//! Every error body ends with an informational issue naming the request id (also sent as
+//! `X-Request-Id`). Internal errors reach the client only as a generic message; the cause chain
 //! is put into the response extensions and logged once by the request middleware.
 
 use std::sync::Arc;
@@ -173,7 +174,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, issues, cause) = self.classify();
+        let (status, mut issues, cause) = self.classify();
+        // Every error names its request, so a caller can quote it to the operators.
+        issues.push(Issue {
+            severity: fhir::Severity::Information,
+            code: IssueCode::Informational,
+            expression: None,
+            diagnostics: format!("request id {}", current_request_id()),
+        });
         let mut response =
             crate::api::fhir_json(status, fhir::operation_outcome(&issues).to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
