@@ -6,6 +6,7 @@ mod conformance_http;
 mod examples;
 mod interactions;
 mod search;
+mod unavailable;
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use tower::ServiceExt as _;
 pub struct TestApp {
     pub router: axum::Router,
     pub state: server::AppState,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// What a request returned.
@@ -99,7 +100,16 @@ impl TestApp {
         TestApp {
             router: server::router(state.clone()),
             state,
-            _dir: dir,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A server over state built by the test (e.g. over a failing store).
+    pub fn from_state(state: server::AppState) -> Self {
+        TestApp {
+            router: server::router(state.clone()),
+            state,
+            _dir: None,
         }
     }
 
