@@ -19,7 +19,7 @@ use store::{StoredResource, WriteOp, WriteOutcome};
 use crate::references::{
     EntryTarget, conditional_references, decode_query, parse_entry_url, rewrite_references,
 };
-use crate::resources::{multiple_matches, write_result};
+use crate::resources::{conditional_update_id, write_result};
 use crate::{App, AppError, Preconditions, SearchInput, SearchOutcome, WriteResult, new_id};
 
 /// Which kind of Bundle was posted.
@@ -268,25 +268,23 @@ impl App {
                         .if_none_exist
                         .clone()
                         .or((!params.is_empty()).then(|| params.clone()));
-                    let id = match condition {
+                    let matched = match condition {
                         Some(condition) => {
-                            let query = self
-                                .condition_query(resource_type, &condition)
-                                .map_err(|e| at_entry(index, e))?;
-                            let matches = self.match_ids(&query, 2).await?;
-                            match matches.as_slice() {
-                                [] => new_id(),
-                                [existing] => {
-                                    let resource = self.read(resource_type, existing).await?;
-                                    results[index] =
-                                        Some(BundleEntryResult::Written(WriteResult {
-                                            resource,
-                                            created: false,
-                                        }));
-                                    existing.clone()
-                                }
-                                _ => return Err(at_entry(index, multiple_matches())),
-                            }
+                            self.match_condition(resource_type, &condition)
+                                .await
+                                .map_err(|error| at_entry(index, error))?
+                                .matched
+                        }
+                        None => None,
+                    };
+                    let id = match matched {
+                        Some(existing) => {
+                            let resource = self.read(resource_type, &existing).await?;
+                            results[index] = Some(BundleEntryResult::Written(WriteResult {
+                                resource,
+                                created: false,
+                            }));
+                            existing
                         }
                         None => new_id(),
                     };
@@ -302,20 +300,15 @@ impl App {
                         params,
                     },
                 ) => {
-                    let query = self
-                        .condition_query(resource_type, params)
-                        .map_err(|e| at_entry(index, e))?;
-                    let matches = self.match_ids(&query, 2).await?;
-                    let id = match matches.as_slice() {
-                        [] => entry
-                            .resource
-                            .as_ref()
-                            .and_then(|body| body.get("id"))
-                            .and_then(Value::as_str)
-                            .map_or_else(new_id, str::to_owned),
-                        [only] => only.clone(),
-                        _ => return Err(at_entry(index, multiple_matches())),
-                    };
+                    let matched = self
+                        .match_condition(resource_type, params)
+                        .await
+                        .map_err(|error| at_entry(index, error))?
+                        .matched;
+                    let id = conditional_update_id(
+                        matched,
+                        entry.resource.as_ref().unwrap_or(&Value::Null),
+                    );
                     Some((resource_type.clone(), id))
                 }
                 (Method::Delete, EntryTarget::Instance { resource_type, id }) => {
@@ -328,17 +321,17 @@ impl App {
                         params,
                     },
                 ) => {
-                    let query = self
-                        .condition_query(resource_type, params)
-                        .map_err(|e| at_entry(index, e))?;
-                    let matches = self.match_ids(&query, 2).await?;
-                    match matches.as_slice() {
-                        [] => {
+                    let matched = self
+                        .match_condition(resource_type, params)
+                        .await
+                        .map_err(|error| at_entry(index, error))?
+                        .matched;
+                    match matched {
+                        None => {
                             results[index] = Some(BundleEntryResult::Deleted(None));
                             None
                         }
-                        [only] => Some((resource_type.clone(), only.clone())),
-                        _ => return Err(at_entry(index, multiple_matches())),
+                        Some(id) => Some((resource_type.clone(), id)),
                     }
                 }
                 (Method::Get, _) => None,
@@ -396,20 +389,14 @@ impl App {
                 params,
             }) = parse_entry_url(&reference)
             {
-                let query = self.condition_query(&resource_type, &params)?;
-                let matches = self.match_ids(&query, 2).await?;
-                match matches.as_slice() {
-                    [only] => {
-                        resolved.insert(reference, format!("{resource_type}/{only}"));
+                // A conditional reference must resolve to exactly one resource.
+                match self.match_condition(&resource_type, &params).await?.matched {
+                    Some(id) => {
+                        resolved.insert(reference, format!("{resource_type}/{id}"));
                     }
-                    [] => {
+                    None => {
                         return Err(AppError::PreconditionFailed(
                             "a conditional reference matches no resource".into(),
-                        ));
-                    }
-                    _ => {
-                        return Err(AppError::PreconditionFailed(
-                            "a conditional reference matches more than one resource".into(),
                         ));
                     }
                 }

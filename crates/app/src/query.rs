@@ -21,6 +21,15 @@ pub struct SearchInput {
     pub strict: bool,
 }
 
+/// What the search behind a conditional operation found.
+#[derive(Debug)]
+pub(crate) struct ConditionMatch {
+    /// The parsed condition (re-checked by the store for conditional creates).
+    pub query: SearchQuery,
+    /// The id of the single match, if there is one.
+    pub matched: Option<String>,
+}
+
 /// A page of results together with what the parser understood of the request.
 #[derive(Debug, Clone)]
 pub struct SearchOutcome {
@@ -85,14 +94,35 @@ impl App {
         Ok(self.parse_search(&input)?.query)
     }
 
-    /// Ids of up to `limit` current matches of a condition query.
-    pub(crate) async fn match_ids(
+    /// Runs the search behind a conditional operation: no match, or the id of the one match.
+    /// Several matches are an error, since a conditional operation must not guess.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed condition, `PreconditionFailed` for several matches.
+    pub(crate) async fn match_condition(
         &self,
-        query: &SearchQuery,
-        limit: u32,
-    ) -> Result<Vec<String>, AppError> {
+        resource_type: &str,
+        params: &[(String, String)],
+    ) -> Result<ConditionMatch, AppError> {
+        let query = self.condition_query(resource_type, params)?;
+        let ids = self.match_ids(&query).await?;
+        let matched = match ids.as_slice() {
+            [] => None,
+            [only] => Some(only.clone()),
+            _ => {
+                return Err(AppError::PreconditionFailed(
+                    "the condition matches more than one resource".into(),
+                ));
+            }
+        };
+        Ok(ConditionMatch { query, matched })
+    }
+
+    /// Ids of at most two current matches of a condition query (two are enough to know it is
+    /// ambiguous).
+    async fn match_ids(&self, query: &SearchQuery) -> Result<Vec<String>, AppError> {
         let mut query = query.clone();
-        query.count = limit;
+        query.count = 2;
         query.total = TotalMode::None;
         query.cursor = None;
         query.sort.clear();

@@ -38,19 +38,15 @@ impl App {
     ) -> Result<WriteResult, AppError> {
         let if_none_exist = match if_none_exist {
             Some(params) => {
-                let query = self.condition_query(resource_type, params)?;
-                let matches = self.match_ids(&query, 2).await?;
-                match matches.len() {
-                    0 => Some(Box::new(query)),
-                    1 => {
-                        let existing = self.read(resource_type, &matches[0]).await?;
-                        return Ok(WriteResult {
-                            resource: existing,
-                            created: false,
-                        });
-                    }
-                    _ => return Err(multiple_matches()),
+                let condition = self.match_condition(resource_type, params).await?;
+                if let Some(existing) = condition.matched {
+                    let resource = self.read(resource_type, &existing).await?;
+                    return Ok(WriteResult {
+                        resource,
+                        created: false,
+                    });
                 }
+                Some(Box::new(condition.query))
             }
             None => None,
         };
@@ -151,16 +147,8 @@ impl App {
         mut body: Value,
         preconditions: &Preconditions,
     ) -> Result<WriteResult, AppError> {
-        let query = self.condition_query(resource_type, params)?;
-        let matches = self.match_ids(&query, 2).await?;
-        let id = match matches.as_slice() {
-            [] => body
-                .get("id")
-                .and_then(Value::as_str)
-                .map_or_else(new_id, str::to_owned),
-            [only] => only.clone(),
-            _ => return Err(multiple_matches()),
-        };
+        let matched = self.match_condition(resource_type, params).await?.matched;
+        let id = conditional_update_id(matched, &body);
         if let Some(body_id) = body.get("id").and_then(Value::as_str)
             && body_id != id
         {
@@ -252,15 +240,12 @@ impl App {
         resource_type: &str,
         params: &[(String, String)],
     ) -> Result<Option<u64>, AppError> {
-        let query = self.condition_query(resource_type, params)?;
-        let matches = self.match_ids(&query, 2).await?;
-        match matches.as_slice() {
-            [] => Ok(None),
-            [only] => {
-                self.delete(resource_type, only, &Preconditions::default())
+        match self.match_condition(resource_type, params).await?.matched {
+            None => Ok(None),
+            Some(id) => {
+                self.delete(resource_type, &id, &Preconditions::default())
                     .await
             }
-            _ => Err(multiple_matches()),
         }
     }
 
@@ -367,8 +352,13 @@ fn canonical_order(mut object: Map<String, Value>, id: &str) -> Map<String, Valu
     ordered
 }
 
-pub(crate) fn multiple_matches() -> AppError {
-    AppError::PreconditionFailed("the condition matches more than one resource".into())
+/// The id a conditional update writes to: the single match, else the body's id, else a new one.
+pub(crate) fn conditional_update_id(matched: Option<String>, body: &Value) -> String {
+    matched.unwrap_or_else(|| {
+        body.get("id")
+            .and_then(Value::as_str)
+            .map_or_else(new_id, str::to_owned)
+    })
 }
 
 pub(crate) fn write_result(outcome: WriteOutcome) -> Result<WriteResult, AppError> {

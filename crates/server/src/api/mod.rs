@@ -207,6 +207,16 @@ pub(crate) enum FhirBody {
     Form(Vec<(String, String)>),
 }
 
+impl FhirBody {
+    /// The body as a FHIR resource; any other kind of body is the wrong media type here.
+    pub(crate) fn into_resource(self) -> Result<Value, ApiError> {
+        match self {
+            FhirBody::Resource(value) => Ok(value),
+            FhirBody::JsonPatch(_) | FhirBody::Form(_) => Err(ApiError::UnsupportedMediaType),
+        }
+    }
+}
+
 impl FromRequest<AppState> for FhirBody {
     type Rejection = ApiError;
 

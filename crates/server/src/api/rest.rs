@@ -268,9 +268,7 @@ pub(crate) async fn create(
     context: FhirContext,
     body: FhirBody,
 ) -> ApiResult {
-    let FhirBody::Resource(body) = body else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
+    let body = body.into_resource()?;
     // `If-None-Exist`, or the query of `POST [type]?params` as some clients send it.
     let condition: Option<Vec<(String, String)>> = match headers
         .get("if-none-exist")
@@ -300,9 +298,7 @@ pub(crate) async fn update(
     context: FhirContext,
     body: FhirBody,
 ) -> ApiResult {
-    let FhirBody::Resource(body) = body else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
+    let body = body.into_resource()?;
     let preconditions = preconditions(&headers)?;
     let result = state
         .app
@@ -318,9 +314,7 @@ pub(crate) async fn conditional_update(
     context: FhirContext,
     body: FhirBody,
 ) -> ApiResult {
-    let FhirBody::Resource(body) = body else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
+    let body = body.into_resource()?;
     let preconditions = preconditions(&headers)?;
     let params = selecting_params(&context.params);
     let result = state
@@ -381,9 +375,7 @@ pub(crate) async fn bundle(
     context: FhirContext,
     body: FhirBody,
 ) -> ApiResult {
-    let FhirBody::Resource(bundle) = body else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
+    let bundle = body.into_resource()?;
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(ApiError::App(app::AppError::invalid(
             IssueCode::Invalid,
