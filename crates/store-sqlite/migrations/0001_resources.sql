@@ -4,7 +4,7 @@
 -- * `resource` holds one row per logical resource (current version); its `pk` never changes and is
 --   the storage order used for keyset paging and `scan`.
 -- * `resource_version` holds every version, deletes included; `seq` only grows (rows are never
---   deleted), so it orders history globally.
+--   deleted), so it orders history globally. Its `json` is NULL exactly for current versions.
 -- * Index rows and compartment rows exist only for the current version of live resources: they are
 --   replaced on update and removed on delete. Any index row therefore names a live resource.
 
@@ -30,7 +30,9 @@ CREATE TABLE resource_version (
     version      INTEGER NOT NULL,
     last_updated INTEGER NOT NULL,
     method       INTEGER NOT NULL,  -- 0 create, 1 update, 2 delete
-    json         TEXT    NOT NULL,
+    -- NULL for the current version of its resource, whose body is `resource.json` (a create writes
+    -- its JSON once); filled with the old body when the next version is written.
+    json         TEXT,
     UNIQUE (res, version)
 );
 CREATE INDEX resource_version_by_type ON resource_version (type, seq);

@@ -23,6 +23,8 @@
 //!   transaction, each call in its own `SAVEPOINT`, so a failing call rolls back alone while the
 //!   others commit. Callers get their answer only after `COMMIT` returned. This is group commit:
 //!   concurrent writers share one fsync. See `writer.rs`.
+//!   A call whose caller stops waiting (its future is dropped) after it was queued still runs and
+//!   may commit: a write is only known to have failed when an error came back.
 //! * **Readers** are a small pool of `query_only` connections used through
 //!   `tokio::task::spawn_blocking`. WAL mode gives each read transaction a snapshot, and a search
 //!   (page, total, includes) runs in one read transaction, so it sees one consistent state while
@@ -41,7 +43,8 @@
 //!
 //! `resource` holds the current version of each resource (its `pk` is the storage order used for
 //! keyset paging), `resource_version` every version for history, and one index table per value kind
-//! holds the entries of current, live resources (see `migrations/0001_resources.sql`). Searches are
+//! holds the entries of current, live resources, keyed by the resource's pk and an interned id of
+//! the (resource type, search parameter) pair (see `migrations/0001_resources.sql`). Searches are
 //! translated to SQL with bound parameters (`search.rs`); pages are keyset-paged with opaque cursors
 //! (`cursor.rs`), so they stay correct while data changes. Page sizes are capped at
 //! [`MAX_PAGE_SIZE`].

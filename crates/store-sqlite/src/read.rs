@@ -48,7 +48,7 @@ pub(crate) fn vread(
     };
     let resource = connection
         .prepare_cached(
-            "SELECT v.version, v.last_updated, v.method, v.json FROM resource r \
+            "SELECT v.version, v.last_updated, v.method, coalesce(v.json, r.json) FROM resource r \
              JOIN resource_version v ON v.res = r.pk AND v.version = ?3 \
              WHERE r.type = ?1 AND r.id = ?2",
         )?
@@ -140,7 +140,8 @@ pub(crate) fn history(connection: &Connection, query: &HistoryQuery) -> Result<H
     values.push(i64::try_from(count + 1).unwrap_or(i64::MAX).into());
     let limit_at = values.len();
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.method, v.json \
+        "SELECT v.seq, r.type, r.id, v.version, v.last_updated, v.method, \
+         coalesce(v.json, r.json) \
          FROM resource_version v JOIN resource r ON r.pk = v.res \
          WHERE {page_filter} ORDER BY v.seq DESC LIMIT ?{limit_at}"
     ))?;

@@ -213,6 +213,30 @@ fn fetch_keys(
     count: usize,
 ) -> Result<(Vec<SortRow>, bool)> {
     let backward = position.is_some_and(|position| position.direction == Direction::Before);
+    let sql = page_sql(query, position, count);
+    let key_count = query.sort.len();
+    let mut statement = connection.prepare_cached(&sql.text)?;
+    let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
+    let mut page = Vec::with_capacity(count + 1);
+    while let Some(row) = rows.next()? {
+        let pk = row.get(0)?;
+        let keys = (1..=key_count)
+            .map(|index| row.get::<_, Value>(index))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        page.push(SortRow { pk, keys });
+    }
+    let more = page.len() > count;
+    page.truncate(count);
+    if backward {
+        page.reverse();
+    }
+    Ok((page, more))
+}
+
+/// The SQL of one page of sort rows: pk and sort keys of up to `count + 1` matches after (or
+/// before) `position`, in the order the page is read.
+fn page_sql(query: &SearchQuery, position: Option<&Position>, count: usize) -> Sql {
+    let backward = position.is_some_and(|position| position.direction == Direction::Before);
     let mut sql = Sql::default();
     sql.push("SELECT pk");
     for index in 0..query.sort.len() {
@@ -260,23 +284,7 @@ fn fetch_keys(
     sql.push(if backward { "pk DESC" } else { "pk" });
     let limit = sql.bind(i64::try_from(count + 1).unwrap_or(i64::MAX));
     let _ = write!(sql.text, " LIMIT {limit}");
-
-    let mut statement = connection.prepare_cached(&sql.text)?;
-    let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
-    let mut page = Vec::with_capacity(count + 1);
-    while let Some(row) = rows.next()? {
-        let pk = row.get(0)?;
-        let keys = (1..=columns.len())
-            .map(|index| row.get::<_, Value>(index))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        page.push(SortRow { pk, keys });
-    }
-    let more = page.len() > count;
-    page.truncate(count);
-    if backward {
-        page.reverse();
-    }
-    Ok((page, more))
+    sql
 }
 
 /// A sort key column of the inner select.
@@ -853,3 +861,6 @@ fn include_level(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

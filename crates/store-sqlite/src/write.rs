@@ -126,6 +126,7 @@ fn delete(
     else {
         return Ok(WriteOutcome::NotFound);
     };
+    retire_version(connection, pk, version)?;
     let version = version + 1;
     let version_sql = sql_version(version)?;
     connection
@@ -141,7 +142,6 @@ fn delete(
         version_sql,
         now,
         METHOD_DELETE,
-        "",
     )?;
     clear_index(connection, pk)?;
     Ok(WriteOutcome::Deleted {
@@ -178,6 +178,7 @@ fn put(
             (connection.last_insert_rowid(), METHOD_CREATE)
         }
         Some(current) => {
+            retire_version(connection, current.pk, current.version)?;
             connection
                 .prepare_cached(
                     "UPDATE resource SET version = ?2, last_updated = ?3, deleted = 0, json = ?4 \
@@ -203,7 +204,6 @@ fn put(
         version_sql,
         now,
         method,
-        &json,
     )?;
     insert_index(connection, params, pk, &write.resource_type, &write.index)?;
     let mut statement = connection
@@ -221,6 +221,8 @@ fn put(
     })
 }
 
+/// Records a new current version. Its body stays in `resource` (the version row's `json` is NULL)
+/// until [`retire_version`] copies it over, so a create writes its JSON once.
 fn append_version(
     connection: &Connection,
     pk: i64,
@@ -228,14 +230,25 @@ fn append_version(
     version: i64,
     now: Timestamp,
     method: i64,
-    json: &str,
 ) -> Result<()> {
     connection
         .prepare_cached(
             "INSERT INTO resource_version (res, type, version, last_updated, method, json) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
         )?
-        .execute(params![pk, resource_type, version, now.0, method, json])?;
+        .execute(params![pk, resource_type, version, now.0, method])?;
+    Ok(())
+}
+
+/// Copies the current body of resource `pk` into its version row `version`, which is about to stop
+/// being the current one. Must run before `resource` is overwritten.
+fn retire_version(connection: &Connection, pk: i64, version: u64) -> Result<()> {
+    connection
+        .prepare_cached(
+            "UPDATE resource_version SET json = (SELECT json FROM resource WHERE pk = ?1) \
+             WHERE res = ?1 AND version = ?2",
+        )?
+        .execute(params![pk, sql_version(version)?])?;
     Ok(())
 }
 

@@ -116,10 +116,12 @@ fn run(
                 Err(_) => break,
             }
         }
-        let calls = batch.len() as u64;
-        commit_batch(connection, &mut batch, clock, &mut params);
-        counters.calls.fetch_add(calls, Ordering::Relaxed);
+        // Counted before the replies go out, so a caller that got its answer sees its call counted.
+        counters
+            .calls
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let transactions = counters.transactions.fetch_add(1, Ordering::Relaxed) + 1;
+        commit_batch(connection, &mut batch, clock, &mut params);
         if transactions.is_multiple_of(OPTIMIZE_EVERY)
             && let Err(error) = connection.execute_batch("PRAGMA optimize")
         {
