@@ -116,13 +116,13 @@ async fn main() -> anyhow::Result<()> {
 
 /// Opens the backend named by the URL scheme.
 fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let store = store_sqlite::SqliteStore::open(
-            std::path::Path::new(path),
+    if url.starts_with("sqlite:") {
+        let store = store_sqlite::SqliteStore::open_url(
+            url,
             store_sqlite::SqliteOptions::default(),
             Arc::new(SystemClock),
         )
-        .with_context(|| format!("cannot open the SQLite store at {path}"))?;
+        .context("cannot open the SQLite store")?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
