@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Writes RESOURCES (default 100 000) Observation-like resources with 15 index entries each through
-//! `write` calls of 1 000 operations, then measures token searches and reads by id through the async
+//! `write` calls of 1 000 operations from BULK_CLIENTS (default 2) concurrent clients, then measures token searches and reads by id through the async
 //! API. The database defaults to a temporary file.
 
 use std::sync::Arc;
@@ -53,11 +53,16 @@ async fn main() {
 
 async fn ingest(store: &Arc<SqliteStore>, total: usize) {
     let started = Instant::now();
-    // Two writers keep the queue fed while the writer thread commits (as HTTP clients would).
+    // Concurrent clients keep the queue fed while the writer thread commits, as parallel import
+    // requests would; calls that wait together share a transaction.
+    let clients: usize = std::env::var("BULK_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
     let mut tasks = tokio::task::JoinSet::new();
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<WriteOp>>(2);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<WriteOp>>(clients);
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-    for _ in 0..2 {
+    for _ in 0..clients {
         let store = Arc::clone(store);
         let receiver = Arc::clone(&receiver);
         tasks.spawn(async move {
@@ -82,7 +87,8 @@ async fn ingest(store: &Arc<SqliteStore>, total: usize) {
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed();
     println!(
-        "ingest: {total} resources in {:.1} s = {:.0} resources/s ({} transactions)",
+        "ingest: {total} resources in {:.1} s = {:.0} resources/s \
+         ({clients} clients, {} transactions)",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         store.stats().transactions

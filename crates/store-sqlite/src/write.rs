@@ -24,7 +24,8 @@ pub(crate) const METHOD_DELETE: i64 = 2;
 /// Applies `ops` in order at time `now` and returns one outcome per operation.
 ///
 /// Later operations see the effects of earlier ones (same transaction), so a call may create a
-/// resource and update it again.
+/// resource and update it again. The operations are borrowed, not consumed: their bodies are freed
+/// by the caller's task after the reply, not on the writer thread.
 ///
 /// # Errors
 /// The first failing operation's error (`VersionConflict` carries its index); the caller rolls the
@@ -32,24 +33,24 @@ pub(crate) const METHOD_DELETE: i64 = 2;
 pub(crate) fn apply(
     connection: &Connection,
     params: &mut ParamIds,
-    ops: Vec<WriteOp>,
+    ops: &mut [WriteOp],
     now: Timestamp,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(ops.len());
-    for (index, op) in ops.into_iter().enumerate() {
+    for (index, op) in ops.iter_mut().enumerate() {
         let outcome = match op {
             WriteOp::Create {
                 write,
                 if_none_exist,
             } => create(connection, params, write, if_none_exist.as_deref(), now)?,
             WriteOp::Update { write, if_match } => {
-                update(connection, params, index, write, if_match, now)?
+                update(connection, params, index, write, *if_match, now)?
             }
             WriteOp::Delete {
                 resource_type,
                 id,
                 if_match,
-            } => delete(connection, index, &resource_type, &id, if_match, now)?,
+            } => delete(connection, index, resource_type, id, *if_match, now)?,
         };
         outcomes.push(outcome);
     }
@@ -66,7 +67,7 @@ struct Current {
 fn create(
     connection: &Connection,
     params: &mut ParamIds,
-    mut write: ResourceWrite,
+    write: &mut ResourceWrite,
     if_none_exist: Option<&SearchQuery>,
     now: Timestamp,
 ) -> Result<WriteOutcome> {
@@ -83,7 +84,7 @@ fn create(
             write.resource_type, write.id
         ))));
     }
-    let stored = put(connection, params, current.as_ref(), &mut write, now)?;
+    let stored = put(connection, params, current.as_ref(), write, now)?;
     Ok(WriteOutcome::Created(stored))
 }
 
@@ -91,7 +92,7 @@ fn update(
     connection: &Connection,
     params: &mut ParamIds,
     op: usize,
-    mut write: ResourceWrite,
+    write: &mut ResourceWrite,
     if_match: Option<u64>,
     now: Timestamp,
 ) -> Result<WriteOutcome> {
@@ -99,7 +100,7 @@ fn update(
     let current = current(connection, &write.resource_type, &write.id)?;
     check_if_match(op, current.as_ref(), if_match)?;
     let was_live = matches!(current, Some(Current { deleted: false, .. }));
-    let stored = put(connection, params, current.as_ref(), &mut write, now)?;
+    let stored = put(connection, params, current.as_ref(), write, now)?;
     Ok(if was_live {
         WriteOutcome::Updated(stored)
     } else {
@@ -212,8 +213,8 @@ fn put(
         statement.execute(params![patient, pk])?;
     }
     Ok(StoredResource {
-        resource_type: std::mem::take(&mut write.resource_type),
-        id: std::mem::take(&mut write.id),
+        resource_type: write.resource_type.clone(),
+        id: write.id.clone(),
         version,
         last_updated: now,
         deleted: false,

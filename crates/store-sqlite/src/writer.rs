@@ -20,7 +20,14 @@ use crate::write::{self, ParamIds};
 /// One `write` call waiting for the writer.
 pub(crate) struct Job {
     pub(crate) ops: Vec<WriteOp>,
-    pub(crate) reply: oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+/// The answer to a [`Job`]. The spent operations travel back so that the caller's task, not the
+/// writer thread, pays for freeing their bodies.
+pub(crate) struct Reply {
+    result: Result<Vec<WriteOutcome>, StoreError>,
+    spent: Vec<WriteOp>,
 }
 
 /// Counters of the writer thread, shared with [`crate::SqliteStore::stats`].
@@ -81,9 +88,11 @@ impl Writer {
             .send(Job { ops, reply })
             .await
             .map_err(|_| StoreError::unavailable("the writer thread has stopped"))?;
-        answer
+        let Reply { result, spent } = answer
             .await
-            .map_err(|_| StoreError::unavailable("the writer thread stopped before replying"))?
+            .map_err(|_| StoreError::unavailable("the writer thread stopped before replying"))?;
+        drop(spent);
+        result
     }
 }
 
@@ -147,8 +156,7 @@ fn commit_batch(
     }
     let mut results = Vec::with_capacity(batch.len());
     if let [job] = batch.as_mut_slice() {
-        let ops = std::mem::take(&mut job.ops);
-        match write::apply(connection, params, ops, clock.now()) {
+        match write::apply(connection, params, &mut job.ops, clock.now()) {
             Ok(outcomes) => results.push(Ok(outcomes)),
             Err(Fault(error)) => {
                 rollback(connection, params);
@@ -158,8 +166,7 @@ fn commit_batch(
         }
     } else {
         for job in batch.iter_mut() {
-            let ops = std::mem::take(&mut job.ops);
-            results.push(run_job(connection, params, ops, clock));
+            results.push(run_job(connection, params, &mut job.ops, clock));
             // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on
             // would run the next jobs in autocommit mode, one statement at a time: fail the batch.
             if connection.is_autocommit() {
@@ -179,7 +186,10 @@ fn commit_batch(
     }
     for (job, result) in batch.drain(..).zip(results) {
         // A caller that went away (its future was dropped) does not need the answer.
-        let _ = job.reply.send(result);
+        let _ = job.reply.send(Reply {
+            result,
+            spent: job.ops,
+        });
     }
 }
 
@@ -187,7 +197,7 @@ fn commit_batch(
 fn run_job(
     connection: &Connection,
     params: &mut ParamIds,
-    ops: Vec<WriteOp>,
+    ops: &mut [WriteOp],
     clock: &dyn Clock,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     connection
@@ -232,7 +242,10 @@ fn commit(connection: &Connection) -> Result<()> {
 
 fn reply_all_failed(batch: &mut Vec<Job>, error: &StoreError) {
     for job in batch.drain(..) {
-        let _ = job.reply.send(Err(same_error(error)));
+        let _ = job.reply.send(Reply {
+            result: Err(same_error(error)),
+            spent: job.ops,
+        });
     }
 }
 
