@@ -77,15 +77,28 @@ fn create(
     {
         return Ok(WriteOutcome::Existing(existing));
     }
-    let current = current(connection, &write.resource_type, &write.id)?;
-    if let Some(Current { deleted: false, .. }) = current {
-        return Err(Fault(StoreError::Duplicate(format!(
+    // Most creates are of new ids: insert first, and look the resource up only on a conflict. This
+    // saves a search of the (type, id) index per created resource.
+    if let Some(stored) = put(connection, params, None, write, now)? {
+        return Ok(WriteOutcome::Created(stored));
+    }
+    match current(connection, &write.resource_type, &write.id)? {
+        Some(current) if current.deleted => {
+            let stored = put(connection, params, Some(&current), write, now)?.ok_or_else(|| {
+                Fault(StoreError::internal(
+                    "re-creating a resource inserted nothing",
+                ))
+            })?;
+            Ok(WriteOutcome::Created(stored))
+        }
+        Some(_) => Err(Fault(StoreError::Duplicate(format!(
             "{}/{} already exists",
             write.resource_type, write.id
-        ))));
+        )))),
+        None => Err(Fault(StoreError::internal(
+            "a create conflicted with a resource that does not exist",
+        ))),
     }
-    let stored = put(connection, params, current.as_ref(), write, now)?;
-    Ok(WriteOutcome::Created(stored))
 }
 
 fn update(
@@ -100,7 +113,8 @@ fn update(
     let current = current(connection, &write.resource_type, &write.id)?;
     check_if_match(op, current.as_ref(), if_match)?;
     let was_live = matches!(current, Some(Current { deleted: false, .. }));
-    let stored = put(connection, params, current.as_ref(), write, now)?;
+    let stored = put(connection, params, current.as_ref(), write, now)?
+        .ok_or_else(|| Fault(StoreError::internal("an update inserted nothing")))?;
     Ok(if was_live {
         WriteOutcome::Updated(stored)
     } else {
@@ -152,22 +166,25 @@ fn delete(
 }
 
 /// Writes the next version of `write` (version 1 when `current` is None), replacing the index rows.
+///
+/// Returns None, having written nothing, when `current` is None but a resource with this type and
+/// id exists after all.
 fn put(
     connection: &Connection,
     params: &mut ParamIds,
     current: Option<&Current>,
     write: &mut ResourceWrite,
     now: Timestamp,
-) -> Result<StoredResource> {
+) -> Result<Option<StoredResource>> {
     let version = current.map_or(1, |current| current.version + 1);
     let version_sql = sql_version(version)?;
     let json = stamp(write, version, now)?;
     let (pk, method) = match current {
         None => {
-            connection
+            let inserted = connection
                 .prepare_cached(
                     "INSERT INTO resource (type, id, version, last_updated, deleted, json) \
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT (type, id) DO NOTHING",
                 )?
                 .execute(params![
                     write.resource_type,
@@ -176,6 +193,9 @@ fn put(
                     now.0,
                     json
                 ])?;
+            if inserted == 0 {
+                return Ok(None);
+            }
             (connection.last_insert_rowid(), METHOD_CREATE)
         }
         Some(current) => {
@@ -212,14 +232,14 @@ fn put(
     for patient in &write.compartments {
         statement.execute(params![patient, pk])?;
     }
-    Ok(StoredResource {
+    Ok(Some(StoredResource {
         resource_type: write.resource_type.clone(),
         id: write.id.clone(),
         version,
         last_updated: now,
         deleted: false,
         json,
-    })
+    }))
 }
 
 /// Records a new current version. Its body stays in `resource` (the version row's `json` is NULL)
