@@ -59,10 +59,10 @@
 //!
 //! | | 100 000 resources | 1 000 000 resources |
 //! |---|---|---|
-//! | ingest | 13 000-14 000 /s (15 000-16 500 per writer-thread CPU second) | 7 000-8 000 /s (~10 000 per writer CPU second) |
-//! | token search, 1 match, p99 | < 0.2 ms | < 0.4 ms |
-//! | token search, first page of 2 000 matches, p99 | < 2 ms | < 1 ms |
-//! | reads by id, 16 concurrent tasks | 40 000-60 000 /s | 48 000-62 000 /s |
+//! | ingest | 12 000-14 700 /s (~16 000 per writer-thread CPU second) | 7 000-9 000 /s (~11 000 per writer-thread CPU second) |
+//! | token search, 1 match, p99 | < 0.3 ms | < 0.9 ms |
+//! | token search, code shared by 1/500 of resources, first page of 20, p99 | < 2 ms | < 3 ms |
+//! | reads by id, 16 concurrent tasks | 40 000-60 000 /s | 42 000-62 000 /s |
 //!
 //! The writer thread is the ingest bottleneck, and its cost per resource grows with the database
 //! (deeper index b-trees, scattered inserts into the reference and compartment indexes); the
