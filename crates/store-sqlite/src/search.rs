@@ -11,9 +11,15 @@
 //! ) WHERE <keyset predicate on (k0, k1, pk)> ORDER BY k0, k1, pk LIMIT count + 1
 //! ```
 //!
-//! Each index condition is `r.pk IN (SELECT res FROM idx_<kind> WHERE pid = <id of (type, param)>
-//! AND <test>)`, so SQLite drives it from the `(pid, ...)` index of that table. The page's
-//! bodies are fetched afterwards by pk, so the sorter never carries JSON.
+//! One condition *drives* (see [`Driver`], chosen per query by bounded index probes): without
+//! sort keys its index rows are joined in front of `resource` (`FROM idx_<kind> d CROSS JOIN
+//! resource r`), whose bound equality prefix yields them in pk order, so a page stops after
+//! `count + 1` rows; with sort keys it is the set `r.pk IN (SELECT res FROM idx_<kind> WHERE pid =
+//! <id of (type, param)> AND <test>)`. Every other condition is a correlated probe of the
+//! candidate's own index rows, `EXISTS (SELECT 1 FROM idx_<kind> WHERE res = r.pk AND +pid = ...)`,
+//! read by primary key. A query with no condition that can drive (only chains, `OR` groups,
+//! `_lastUpdated`) keeps every condition as an `IN` set and lets SQLite plan it. The page's bodies
+//! are fetched afterwards by pk, so the sorter never carries JSON.
 //!
 //! A search runs inside one read transaction (the caller opens it), so the page, the total and the
 //! included resources all come from one snapshot.
@@ -45,8 +51,9 @@ pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<Sea
         .as_ref()
         .map(|cursor| cursor::decode(scope, cursor, query.sort.len()))
         .transpose()?;
+    let driver = choose_driver(connection, query)?;
     let total = match query.total {
-        TotalMode::Accurate => Some(count_matches(connection, query)?),
+        TotalMode::Accurate => Some(count_matches(connection, query, driver)?),
         TotalMode::None => None,
     };
     let count = query.count.min(MAX_PAGE_SIZE) as usize;
@@ -59,7 +66,7 @@ pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<Sea
 
     let mut page = match &position {
         Some(position) if position.direction == Direction::Before => {
-            let (rows, more) = fetch_keys(connection, query, Some(position), count)?;
+            let (rows, more) = fetch_keys(connection, query, driver, Some(position), count)?;
             if more {
                 let next = rows.last().map(|row| row.after());
                 let previous = rows.first().map(|row| row.before());
@@ -71,11 +78,11 @@ pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<Sea
             } else {
                 // Paging back reached the start: serve the first page, so it is full and has no
                 // previous link even if rows before the boundary were deleted meanwhile.
-                first_page(connection, query, count)?
+                first_page(connection, query, driver, count)?
             }
         }
         Some(position) => {
-            let (rows, more) = fetch_keys(connection, query, Some(position), count)?;
+            let (rows, more) = fetch_keys(connection, query, driver, Some(position), count)?;
             let next = if more {
                 rows.last().map(|row| row.after())
             } else {
@@ -97,7 +104,7 @@ pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<Sea
                 previous,
             }
         }
-        None => first_page(connection, query, count)?,
+        None => first_page(connection, query, driver, count)?,
     };
 
     let pks: Vec<i64> = page.rows.iter().map(|row| row.pk).collect();
@@ -134,8 +141,13 @@ struct Page {
     previous: Option<Position>,
 }
 
-fn first_page(connection: &Connection, query: &SearchQuery, count: usize) -> Result<Page> {
-    let (rows, more) = fetch_keys(connection, query, None, count)?;
+fn first_page(
+    connection: &Connection,
+    query: &SearchQuery,
+    driver: Driver,
+    count: usize,
+) -> Result<Page> {
+    let (rows, more) = fetch_keys(connection, query, driver, None, count)?;
     let next = if more {
         rows.last().map(|row| row.after())
     } else {
@@ -209,21 +221,37 @@ impl Sql {
 fn fetch_keys(
     connection: &Connection,
     query: &SearchQuery,
+    driver: Driver,
     position: Option<&Position>,
     count: usize,
 ) -> Result<(Vec<SortRow>, bool)> {
     let backward = position.is_some_and(|position| position.direction == Direction::Before);
-    let sql = page_sql(query, position, count);
     let key_count = query.sort.len();
-    let mut statement = connection.prepare_cached(&sql.text)?;
-    let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
-    let mut page = Vec::with_capacity(count + 1);
-    while let Some(row) = rows.next()? {
-        let pk = row.get(0)?;
-        let keys = (1..=key_count)
-            .map(|index| row.get::<_, Value>(index))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        page.push(SortRow { pk, keys });
+    // A joined driver yields a resource once per matching index row; the copies are adjacent (same
+    // keys), so they are skipped here, and a page that lost rows to them is read again, longer.
+    let mut limit = count + 1;
+    let mut page = Vec::with_capacity(limit);
+    loop {
+        let sql = page_sql(query, driver, position, limit);
+        let mut statement = connection.prepare_cached(&sql.text)?;
+        let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
+        page.clear();
+        let mut read = 0;
+        while let Some(row) = rows.next()? {
+            read += 1;
+            let pk = row.get(0)?;
+            if page.last().is_some_and(|last: &SortRow| last.pk == pk) {
+                continue;
+            }
+            let keys = (1..=key_count)
+                .map(|index| row.get::<_, Value>(index))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            page.push(SortRow { pk, keys });
+        }
+        if read < limit || page.len() > count {
+            break;
+        }
+        limit = limit.saturating_mul(2);
     }
     let more = page.len() > count;
     page.truncate(count);
@@ -233,16 +261,25 @@ fn fetch_keys(
     Ok((page, more))
 }
 
-/// The SQL of one page of sort rows: pk and sort keys of up to `count + 1` matches after (or
-/// before) `position`, in the order the page is read.
-fn page_sql(query: &SearchQuery, position: Option<&Position>, count: usize) -> Sql {
+/// The SQL of one page of sort rows: pk and sort keys of up to `limit` rows after (or before)
+/// `position`, in the order the page is read. With a joined driver a resource may come more than
+/// once (once per matching index row), in adjacent rows.
+fn page_sql(query: &SearchQuery, driver: Driver, position: Option<&Position>, limit: usize) -> Sql {
     let backward = position.is_some_and(|position| position.direction == Direction::Before);
     let mut sql = Sql::default();
     sql.push("SELECT pk");
     for index in 0..query.sort.len() {
         let _ = write!(sql.text, ", k{index}");
     }
-    sql.push(" FROM (SELECT r.pk AS pk");
+    // Without sort keys the page is in pk order, which an index driver joined in front of
+    // `resource` yields as it reads (its equality prefix is bound): the page stops after `limit`
+    // rows instead of collecting every match first.
+    let joined = query.sort.is_empty() && driver.indexed(query);
+    sql.push(if joined {
+        " FROM (SELECT d.res AS pk"
+    } else {
+        " FROM (SELECT r.pk AS pk"
+    });
     let mut columns = Vec::with_capacity(query.sort.len());
     for (index, key) in query.sort.iter().enumerate() {
         sql.push(", ");
@@ -254,8 +291,13 @@ fn page_sql(query: &SearchQuery, position: Option<&Position>, count: usize) -> S
             nullable,
         });
     }
-    sql.push(" FROM resource r WHERE ");
-    Filter::new(&mut sql).base(query);
+    if joined {
+        sql.push(" FROM ");
+        Filter::new(&mut sql).joined(query, driver);
+    } else {
+        sql.push(" FROM resource r WHERE ");
+        Filter::new(&mut sql).base(query, driver);
+    }
     sql.push(")");
     if let Some(position) = position {
         sql.push(" WHERE ");
@@ -282,7 +324,7 @@ fn page_sql(query: &SearchQuery, position: Option<&Position>, count: usize) -> S
         );
     }
     sql.push(if backward { "pk DESC" } else { "pk" });
-    let limit = sql.bind(i64::try_from(count + 1).unwrap_or(i64::MAX));
+    let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     let _ = write!(sql.text, " LIMIT {limit}");
     sql
 }
@@ -359,10 +401,10 @@ fn keyset(sql: &mut Sql, columns: &[KeyColumn], keys: &[Value], pk: i64, after: 
 }
 
 /// `SELECT count(*)` over every match.
-fn count_matches(connection: &Connection, query: &SearchQuery) -> Result<u64> {
+fn count_matches(connection: &Connection, query: &SearchQuery, driver: Driver) -> Result<u64> {
     let mut sql = Sql::default();
     sql.push("SELECT count(*) FROM resource r WHERE ");
-    Filter::new(&mut sql).base(query);
+    Filter::new(&mut sql).base(query, driver);
     let mut statement = connection.prepare_cached(&sql.text)?;
     let count = statement.query_row(params_from_iter(sql.params.iter()), |row| {
         column_u64(row, 0)
@@ -370,30 +412,254 @@ fn count_matches(connection: &Connection, query: &SearchQuery) -> Result<u64> {
     Ok(count)
 }
 
+/// How a search reaches its candidate rows.
+///
+/// SQLite evaluates `r.pk IN (SELECT res FROM idx_... WHERE ...)` by collecting the whole subquery
+/// first, so a query made only of such sets pays for its least selective condition (every
+/// laboratory Observation, to find one patient's). Instead one condition *drives*: its index
+/// produces the candidates, and every other condition is a correlated probe of the candidate's own
+/// index rows (`EXISTS (SELECT 1 FROM idx_... WHERE res = r.pk AND ...)`, a few rows of the
+/// `(res, ord)` primary key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// No condition can drive: every condition is a set, and SQLite plans the query.
+    Sets,
+    /// The compartment's membership rows drive.
+    Compartment,
+    /// The only alternative of this filter group drives: an index `Match`, or `_id` (which
+    /// `resource`'s own `(type, id)` index serves).
+    Group(usize),
+}
+
+impl Driver {
+    /// Whether the driver reads an index table (the compartment's or a search index).
+    fn indexed(self, query: &SearchQuery) -> bool {
+        match self {
+            Driver::Sets => false,
+            Driver::Compartment => query.compartment.is_some(),
+            Driver::Group(index) => matches!(
+                query.filters.get(index).map(Vec::as_slice),
+                Some([Condition::Match { .. }])
+            ),
+        }
+    }
+}
+
+/// Rows a candidate driver's probe counts up to; a driver with fewer is chosen at once.
+const PROBE_LIMIT: i64 = 1000;
+const SELECTIVE: u64 = 100;
+
+/// Picks the condition that drives `query`: `_id` if given; otherwise, among the compartment and
+/// the single-alternative index matches, the one with the fewest index rows, counted by a bounded
+/// probe (candidates are probed in order of their likely selectivity, and the first one below
+/// [`SELECTIVE`] rows wins without probing the others).
+fn choose_driver(connection: &Connection, query: &SearchQuery) -> Result<Driver> {
+    let single = |group: &Vec<Condition>| match group.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    if let Some(index) = query
+        .filters
+        .iter()
+        .position(|group| matches!(single(group), Some(Condition::Id(_))))
+    {
+        return Ok(Driver::Group(index));
+    }
+    let mut candidates = Vec::new();
+    if query.compartment.is_some() {
+        candidates.push((0, Driver::Compartment));
+    }
+    for (index, group) in query.filters.iter().enumerate() {
+        if let [Condition::Match { test, .. }] = group.as_slice()
+            && let Some(rank) = driver_rank(test)
+        {
+            candidates.push((rank, Driver::Group(index)));
+        }
+    }
+    if candidates.len() < 2 {
+        return Ok(candidates
+            .first()
+            .map_or(Driver::Sets, |(_, driver)| *driver));
+    }
+    candidates.sort_by_key(|(rank, _)| *rank);
+    let mut best: Option<(u64, Driver)> = None;
+    for (_, driver) in candidates {
+        let mut sql = Sql::default();
+        sql.push("SELECT count(*) FROM (");
+        Filter::new(&mut sql).driver_set(query, driver);
+        let limit = sql.bind(PROBE_LIMIT);
+        let _ = write!(sql.text, " LIMIT {limit})");
+        let mut statement = connection.prepare_cached(&sql.text)?;
+        let rows = statement.query_row(params_from_iter(sql.params.iter()), |row| {
+            column_u64(row, 0)
+        })?;
+        if rows < SELECTIVE {
+            return Ok(driver);
+        }
+        if best.is_none_or(|(fewest, _)| rows < fewest) {
+            best = Some((rows, driver));
+        }
+    }
+    Ok(best.map_or(Driver::Sets, |(_, driver)| driver))
+}
+
+/// How likely an index match is to be selective (lower first); `None` for tests that its index
+/// cannot narrow (they never drive).
+fn driver_rank(test: &ValueTest) -> Option<u8> {
+    match test {
+        ValueTest::Reference { id, url, .. } if id.is_some() || url.is_some() => Some(1),
+        ValueTest::Token {
+            system: TokenSystem::Is(_),
+            code: Some(_),
+        } => Some(2),
+        ValueTest::Token { code: Some(_), .. }
+        | ValueTest::String {
+            mode: StringMode::Exact | StringMode::StartsWith,
+            ..
+        }
+        | ValueTest::Uri {
+            mode: UriMode::Exact | UriMode::Below,
+            ..
+        } => Some(3),
+        ValueTest::Date { prefix, .. }
+        | ValueTest::Number { prefix, .. }
+        | ValueTest::Quantity { prefix, .. }
+            if *prefix != Prefix::Ne =>
+        {
+            Some(4)
+        }
+        ValueTest::TokenText(_) => Some(5),
+        _ => None,
+    }
+}
+
 /// Writes the WHERE clause of a query (and of nested chain and `_has` conditions).
 struct Filter<'s> {
     sql: &'s mut Sql,
     /// Counter for unique table aliases of nested conditions.
     aliases: usize,
+    /// Index conditions are correlated probes of the candidate's rows (a driver produces the
+    /// candidates) rather than sets.
+    probe: bool,
 }
 
 impl<'s> Filter<'s> {
     fn new(sql: &'s mut Sql) -> Self {
-        Filter { sql, aliases: 0 }
+        Filter {
+            sql,
+            aliases: 0,
+            probe: false,
+        }
     }
 
-    /// Live resources of the query's types and compartment passing every filter group.
-    fn base(&mut self, query: &SearchQuery) {
-        self.sql.push("r.deleted = 0");
-        self.type_restriction("r.type", &query.types);
-        if let Some(patient) = &query.compartment {
-            let patient = self.sql.bind_str(patient);
-            let _ = write!(
-                self.sql.text,
-                " AND r.pk IN (SELECT res FROM compartment WHERE patient_id = {patient})"
-            );
+    /// Live resources of the query's types and compartment passing every filter group, as a WHERE
+    /// clause on `resource r`.
+    fn base(&mut self, query: &SearchQuery, driver: Driver) {
+        if driver.indexed(query) {
+            // `+` keeps SQLite from reaching `r` through its type index: the driver set leads.
+            self.sql.push("+r.deleted = 0");
+            self.type_restriction("+r.type", &query.types);
+            self.sql.push(" AND r.pk IN (");
+            self.driver_set(query, driver);
+            self.sql.push(")");
+        } else {
+            self.sql.push("r.deleted = 0");
+            self.type_restriction("r.type", &query.types);
         }
-        for group in &query.filters {
+        self.probe = driver != Driver::Sets;
+        self.rest(query, driver);
+    }
+
+    /// `<driver index> d CROSS JOIN resource r WHERE ...`: the driver's index rows in their index
+    /// order (pk order, its equality prefix being bound), each joined to its resource and probed.
+    fn joined(&mut self, query: &SearchQuery, driver: Driver) {
+        match driver {
+            Driver::Compartment => {
+                let patient = self
+                    .sql
+                    .bind_str(query.compartment.as_deref().unwrap_or(""));
+                let _ = write!(
+                    self.sql.text,
+                    "compartment d CROSS JOIN resource r WHERE r.pk = d.res \
+                     AND d.patient_id = {patient}"
+                );
+            }
+            Driver::Group(index) => {
+                if let Some([Condition::Match { param, test }]) =
+                    query.filters.get(index).map(Vec::as_slice)
+                {
+                    let _ = write!(
+                        self.sql.text,
+                        "{} d CROSS JOIN resource r WHERE r.pk = d.res",
+                        table_of(test.kind())
+                    );
+                    self.param_restriction("d.pid", &query.types, param);
+                    self.test(test, "d.");
+                }
+            }
+            Driver::Sets => self.sql.push("resource r WHERE 1"),
+        }
+        self.sql.push(" AND +r.deleted = 0");
+        self.type_restriction("+r.type", &query.types);
+        self.probe = true;
+        self.rest(query, driver);
+    }
+
+    /// `SELECT res FROM <index> WHERE <the driver's condition>`.
+    fn driver_set(&mut self, query: &SearchQuery, driver: Driver) {
+        match driver {
+            Driver::Compartment => {
+                let patient = self
+                    .sql
+                    .bind_str(query.compartment.as_deref().unwrap_or(""));
+                let _ = write!(
+                    self.sql.text,
+                    "SELECT res FROM compartment WHERE patient_id = {patient}"
+                );
+            }
+            Driver::Group(index) => {
+                if let Some([Condition::Match { param, test }]) =
+                    query.filters.get(index).map(Vec::as_slice)
+                {
+                    let _ = write!(
+                        self.sql.text,
+                        "SELECT res FROM {} WHERE 1",
+                        table_of(test.kind())
+                    );
+                    self.param_restriction("pid", &query.types, param);
+                    self.test(test, "");
+                } else {
+                    self.sql.push("SELECT pk FROM resource WHERE 0");
+                }
+            }
+            Driver::Sets => self.sql.push("SELECT pk FROM resource WHERE 0"),
+        }
+    }
+
+    /// ` AND <condition>` for the compartment and every filter group the driver does not cover.
+    fn rest(&mut self, query: &SearchQuery, driver: Driver) {
+        let indexed = driver.indexed(query);
+        if let Some(patient) = &query.compartment
+            && driver != Driver::Compartment
+        {
+            let patient = self.sql.bind_str(patient);
+            if self.probe {
+                let _ = write!(
+                    self.sql.text,
+                    " AND EXISTS (SELECT 1 FROM compartment \
+                     WHERE patient_id = {patient} AND res = r.pk)"
+                );
+            } else {
+                let _ = write!(
+                    self.sql.text,
+                    " AND r.pk IN (SELECT res FROM compartment WHERE patient_id = {patient})"
+                );
+            }
+        }
+        for (index, group) in query.filters.iter().enumerate() {
+            if indexed && driver == Driver::Group(index) {
+                continue;
+            }
             self.sql.push(" AND ");
             self.group(group, "r", &query.types);
         }
@@ -482,12 +748,38 @@ impl<'s> Filter<'s> {
                     range.high.into(),
                 );
             }
+            Condition::Match { param, test } if self.probe => {
+                let _ = write!(
+                    self.sql.text,
+                    "EXISTS (SELECT 1 FROM {} WHERE res = {alias}.pk",
+                    table_of(test.kind())
+                );
+                // `+pid`: the probe reads the candidate's rows by primary key, never a range of
+                // the search index (which for `category=laboratory` is most of the table).
+                self.param_restriction("+pid", types, param);
+                self.test(test, "");
+                self.sql.push(")");
+            }
             Condition::Match { param, test } => {
                 let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
                 self.sql.push(table_of(test.kind()));
                 self.sql.push(" WHERE 1");
                 self.param_restriction("pid", types, param);
-                self.test(test);
+                self.test(test, "");
+                self.sql.push(")");
+            }
+            Condition::Missing {
+                param,
+                kind,
+                missing,
+            } if self.probe => {
+                let negation = if *missing { "NOT " } else { "" };
+                let _ = write!(
+                    self.sql.text,
+                    "{negation}EXISTS (SELECT 1 FROM {} WHERE res = {alias}.pk",
+                    table_of(*kind)
+                );
+                self.param_restriction("+pid", types, param);
                 self.sql.push(")");
             }
             Condition::Missing {
@@ -513,6 +805,27 @@ impl<'s> Filter<'s> {
                 reference,
                 target_types,
                 inner,
+            } if self.probe => {
+                self.aliases += 1;
+                let link = format!("c{}", self.aliases);
+                let target = format!("t{}", self.aliases);
+                let _ = write!(
+                    self.sql.text,
+                    "EXISTS (SELECT 1 FROM idx_reference {link} \
+                     JOIN resource {target} ON {target}.type = {link}.target_type \
+                     AND {target}.id = {link}.target_id WHERE {link}.res = {alias}.pk \
+                     AND {target}.deleted = 0"
+                );
+                self.param_restriction(&format!("+{link}.pid"), types, reference);
+                self.type_restriction(&format!("{link}.target_type"), target_types);
+                self.sql.push(" AND ");
+                self.condition(inner, &target, target_types);
+                self.sql.push(")");
+            }
+            Condition::Chain {
+                reference,
+                target_types,
+                inner,
             } => {
                 self.aliases += 1;
                 let link = format!("c{}", self.aliases);
@@ -527,6 +840,29 @@ impl<'s> Filter<'s> {
                 self.type_restriction(&format!("{link}.target_type"), target_types);
                 self.sql.push(" AND ");
                 self.condition(inner, &target, target_types);
+                self.sql.push(")");
+            }
+            Condition::Has {
+                source_type,
+                reference_param,
+                inner,
+            } if self.probe => {
+                self.aliases += 1;
+                let link = format!("h{}", self.aliases);
+                let source = format!("s{}", self.aliases);
+                let _ = write!(
+                    self.sql.text,
+                    "EXISTS (SELECT 1 FROM idx_reference {link} \
+                     JOIN resource {source} ON {source}.pk = {link}.res \
+                     WHERE {link}.target_id = {alias}.id AND {link}.target_type = {alias}.type"
+                );
+                self.param_restriction(
+                    &format!("{link}.pid"),
+                    std::slice::from_ref(source_type),
+                    reference_param,
+                );
+                self.sql.push(" AND ");
+                self.condition(inner, &source, std::slice::from_ref(source_type));
                 self.sql.push(")");
             }
             Condition::Has {
@@ -558,42 +894,44 @@ impl<'s> Filter<'s> {
         }
     }
 
-    /// ` AND <test>` on the columns of the test's index table.
-    fn test(&mut self, test: &ValueTest) {
+    /// ` AND <test>` on the columns of the test's index table (qualified with `t`, `""` or `"d."`).
+    fn test(&mut self, test: &ValueTest, t: &str) {
         match test {
             ValueTest::Token { system, code } => {
                 if let Some(code) = code {
                     let code = self.sql.bind_str(code);
-                    let _ = write!(self.sql.text, " AND code = {code}");
+                    let _ = write!(self.sql.text, " AND {t}code = {code}");
                 }
                 match system {
                     TokenSystem::Any => {}
-                    TokenSystem::None => self.sql.push(" AND system IS NULL"),
+                    TokenSystem::None => self.sql.push(&format!(" AND {t}system IS NULL")),
                     TokenSystem::Is(system) => {
                         let system = self.sql.bind_str(system);
-                        let _ = write!(self.sql.text, " AND system = {system}");
+                        let _ = write!(self.sql.text, " AND {t}system = {system}");
                     }
                 }
             }
-            ValueTest::TokenText(text) => self.starts_with("text", text),
+            ValueTest::TokenText(text) => self.starts_with(&format!("{t}text"), text),
             ValueTest::String { value, mode } => match mode {
-                StringMode::StartsWith => self.starts_with("normalized", value),
+                StringMode::StartsWith => self.starts_with(&format!("{t}normalized"), value),
                 StringMode::Exact => {
                     let value = self.sql.bind_str(value);
-                    let _ = write!(self.sql.text, " AND exact = {value}");
+                    let _ = write!(self.sql.text, " AND {t}exact = {value}");
                 }
                 StringMode::Contains => {
                     let value = self.sql.bind_str(value);
-                    let _ = write!(self.sql.text, " AND instr(normalized, {value}) > 0");
+                    let _ = write!(self.sql.text, " AND instr({t}normalized, {value}) > 0");
                 }
             },
             ValueTest::Date { prefix, range } => {
                 self.sql.push(" AND ");
-                self.range(*prefix, "low", "high", range.low.into(), range.high.into());
+                let (low, high) = (format!("{t}low"), format!("{t}high"));
+                self.range(*prefix, &low, &high, range.low.into(), range.high.into());
             }
             ValueTest::Number { prefix, low, high } => {
                 self.sql.push(" AND ");
-                self.range(*prefix, "value", "value", (*low).into(), (*high).into());
+                let value = format!("{t}value");
+                self.range(*prefix, &value, &value, (*low).into(), (*high).into());
             }
             ValueTest::Quantity {
                 prefix,
@@ -603,19 +941,21 @@ impl<'s> Filter<'s> {
                 code,
             } => {
                 self.sql.push(" AND ");
-                self.range(*prefix, "value", "value", (*low).into(), (*high).into());
+                let value = format!("{t}value");
+                self.range(*prefix, &value, &value, (*low).into(), (*high).into());
                 match (system, code) {
                     (Some(system), code) => {
                         let system = self.sql.bind_str(system);
-                        let _ = write!(self.sql.text, " AND system = {system}");
+                        let _ = write!(self.sql.text, " AND {t}system = {system}");
                         if let Some(code) = code {
                             let code = self.sql.bind_str(code);
-                            let _ = write!(self.sql.text, " AND code = {code}");
+                            let _ = write!(self.sql.text, " AND {t}code = {code}");
                         }
                     }
                     (None, Some(code)) => {
                         let code = self.sql.bind_str(code);
-                        let _ = write!(self.sql.text, " AND (code = {code} OR unit = {code})");
+                        let _ =
+                            write!(self.sql.text, " AND ({t}code = {code} OR {t}unit = {code})");
                     }
                     (None, None) => {}
                 }
@@ -627,28 +967,28 @@ impl<'s> Filter<'s> {
             } => {
                 if let Some(url) = url {
                     let url = self.sql.bind_str(url);
-                    let _ = write!(self.sql.text, " AND url = {url}");
+                    let _ = write!(self.sql.text, " AND {t}url = {url}");
                 }
                 if let Some(id) = id {
                     let id = self.sql.bind_str(id);
-                    let _ = write!(self.sql.text, " AND target_id = {id}");
+                    let _ = write!(self.sql.text, " AND {t}target_id = {id}");
                 }
                 if let Some(target_type) = target_type {
                     let target_type = self.sql.bind_str(target_type);
-                    let _ = write!(self.sql.text, " AND target_type = {target_type}");
+                    let _ = write!(self.sql.text, " AND {t}target_type = {target_type}");
                 }
             }
             ValueTest::Uri { value, mode } => match mode {
                 UriMode::Exact => {
                     let value = self.sql.bind_str(value);
-                    let _ = write!(self.sql.text, " AND value = {value}");
+                    let _ = write!(self.sql.text, " AND {t}value = {value}");
                 }
-                UriMode::Below => self.starts_with("value", value),
+                UriMode::Below => self.starts_with(&format!("{t}value"), value),
                 UriMode::Above => {
                     let value = self.sql.bind_str(value);
                     let _ = write!(
                         self.sql.text,
-                        " AND value <= {value} AND substr({value}, 1, length(value)) = value"
+                        " AND {t}value <= {value} AND substr({value}, 1, length({t}value)) = {t}value"
                     );
                 }
             },

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 use store::{Condition, SearchQuery, SortKey, SortParam, TokenSystem, ValueTest};
 
-use super::page_sql;
+use super::{Driver, choose_driver, page_sql};
 use crate::cursor::{Direction, Position};
 
 fn database() -> Connection {
@@ -31,7 +31,8 @@ fn token_search() -> SearchQuery {
 
 /// The `detail` lines of `EXPLAIN QUERY PLAN` for the page SQL of `query`.
 fn plan(connection: &Connection, query: &SearchQuery, position: Option<&Position>) -> String {
-    let sql = page_sql(query, position, query.count as usize);
+    let driver = choose_driver(connection, query).expect("driver");
+    let sql = page_sql(query, driver, position, query.count as usize + 1);
     let mut statement = connection
         .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
         .expect("prepare");
@@ -47,21 +48,22 @@ fn plan(connection: &Connection, query: &SearchQuery, position: Option<&Position
 
 #[test]
 fn token_search_sql_is_pinned() {
-    let sql = page_sql(&token_search(), None, 20);
+    let sql = page_sql(&token_search(), Driver::Group(0), None, 21);
     assert_eq!(
         sql.text,
-        "SELECT pk FROM (SELECT r.pk AS pk FROM resource r WHERE r.deleted = 0 AND r.type = ?1 \
-         AND (r.pk IN (SELECT res FROM idx_token WHERE 1 AND pid = (SELECT pid FROM search_param \
-         WHERE type = ?3 AND param = ?2) AND code = ?4 AND system = ?5))) ORDER BY pk LIMIT ?6"
+        "SELECT pk FROM (SELECT d.res AS pk FROM idx_token d CROSS JOIN resource r \
+         WHERE r.pk = d.res AND d.pid = (SELECT pid FROM search_param WHERE type = ?2 \
+         AND param = ?1) AND d.code = ?3 AND d.system = ?4 AND +r.deleted = 0 AND +r.type = ?5) \
+         ORDER BY pk LIMIT ?6"
     );
     assert_eq!(
         sql.params,
         [
-            Value::Text("Observation".to_owned()),
             Value::Text("code".to_owned()),
             Value::Text("Observation".to_owned()),
             Value::Text("8867-4".to_owned()),
             Value::Text("http://loinc.org".to_owned()),
+            Value::Text("Observation".to_owned()),
             Value::Integer(21),
         ]
     );
@@ -83,7 +85,7 @@ fn keyset_sql_is_pinned() {
         keys: vec![Value::Integer(1_000)],
         pk: 7,
     };
-    let sql = page_sql(&query, Some(&position), 20);
+    let sql = page_sql(&query, Driver::Sets, Some(&position), 21);
     assert_eq!(
         sql.text,
         "SELECT pk, k0 FROM (SELECT r.pk AS pk, (SELECT max(high) FROM idx_date WHERE res = r.pk \
@@ -107,4 +109,103 @@ fn type_listing_reads_the_type_index_in_storage_order() {
     let plan = plan(&database(), &query, None);
     assert!(plan.contains("resource_by_type"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "no sort needed: {plan}");
+}
+
+fn patient(id: &str) -> Condition {
+    Condition::Match {
+        param: "patient".to_owned(),
+        test: ValueTest::Reference {
+            target_type: Some("Patient".to_owned()),
+            id: Some(id.to_owned()),
+            url: None,
+        },
+    }
+}
+
+/// `Observation?code=loinc|X&patient=Patient/Y`.
+fn code_and_patient() -> SearchQuery {
+    let mut query = token_search();
+    query.filters.push(vec![patient("p1")]);
+    query
+}
+
+/// `Observation?patient=Y&category=laboratory&_sort=-date`.
+fn patient_category_sorted() -> SearchQuery {
+    SearchQuery {
+        types: vec!["Observation".to_owned()],
+        filters: vec![
+            vec![patient("p1")],
+            vec![Condition::Match {
+                param: "category".to_owned(),
+                test: ValueTest::Token {
+                    system: TokenSystem::Any,
+                    code: Some("laboratory".to_owned()),
+                },
+            }],
+        ],
+        sort: vec![SortKey {
+            param: SortParam::Param {
+                code: "date".to_owned(),
+                kind: store::ParamKind::Date,
+            },
+            descending: true,
+        }],
+        count: 20,
+        ..SearchQuery::default()
+    }
+}
+
+#[test]
+fn a_single_index_match_drives_and_streams_in_pk_order() {
+    let connection = database();
+    assert_eq!(
+        choose_driver(&connection, &token_search()).expect("driver"),
+        Driver::Group(0)
+    );
+    let plan = plan(&connection, &token_search(), None);
+    assert!(plan.contains("idx_token_search"), "{plan}");
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "no sort, no collected set: {plan}"
+    );
+    assert!(!plan.contains("LIST SUBQUERY"), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
+#[test]
+fn the_reference_drives_and_the_code_is_probed() {
+    let connection = database();
+    let query = code_and_patient();
+    assert_eq!(
+        choose_driver(&connection, &query).expect("driver"),
+        Driver::Group(1)
+    );
+    let plan = plan(&connection, &query, None);
+    assert!(plan.contains("idx_reference_search"), "{plan}");
+    assert!(
+        plan.contains("SEARCH idx_token EXISTS USING PRIMARY KEY (res=?)"),
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
+#[test]
+fn a_sorted_search_sorts_only_the_driven_candidates() {
+    let connection = database();
+    let query = patient_category_sorted();
+    assert_eq!(
+        choose_driver(&connection, &query).expect("driver"),
+        Driver::Group(0)
+    );
+    let plan = plan(&connection, &query, None);
+    assert!(plan.contains("idx_reference_search"), "{plan}");
+    // Only the tiny `search_param` table is scanned (once, for the sort key's parameter ids).
+    assert!(!plan.contains("SCAN r"), "{plan}");
+    assert!(!plan.contains("SCAN idx"), "{plan}");
+    assert!(!plan.contains("resource_by_type"), "{plan}");
+    assert!(
+        plan.contains("SEARCH idx_token EXISTS USING PRIMARY KEY (res=?)"),
+        "the probe reads the candidate's rows, not every laboratory row: {plan}"
+    );
 }
