@@ -68,6 +68,7 @@
 //! (deeper index b-trees, scattered inserts into the reference and compartment indexes); the
 //! remaining time is SQLite b-tree work and WAL writing, not this crate's code.
 
+mod checkpoint;
 mod connection;
 mod cursor;
 mod error;
@@ -193,8 +194,22 @@ impl SqliteStore {
                 cache_kib: options.reader_cache_kib,
             },
         )?;
-        let writer = Writer::spawn(connection, clock, options.max_batch, options.queue)
-            .map_err(StoreError::unavailable)?;
+        let checkpointer = connection::open(
+            path,
+            Role::Checkpointer,
+            Tuning {
+                busy_timeout: options.busy_timeout,
+                cache_kib: 2 * 1024,
+            },
+        )?;
+        let writer = Writer::spawn(
+            connection,
+            checkpointer,
+            clock,
+            options.max_batch,
+            options.queue,
+        )
+        .map_err(StoreError::unavailable)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use store::{Clock, StoreError, WriteOp, WriteOutcome};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::error::{Fault, Result};
 use crate::write::{self, ParamIds};
 
@@ -45,6 +46,9 @@ pub(crate) struct Writer {
     pub(crate) counters: Arc<Counters>,
 }
 
+/// Rows written after which the writer asks the checkpointer to copy the WAL back.
+const CHECKPOINT_AFTER_CHANGES: u64 = 4096;
+
 /// How often (in transactions) the writer refreshes the planner statistics with `PRAGMA optimize`.
 const OPTIMIZE_EVERY: u64 = 1000;
 
@@ -52,6 +56,7 @@ impl Writer {
     /// Starts the thread that owns `connection`.
     pub(crate) fn spawn(
         connection: Connection,
+        checkpointer: Connection,
         clock: Arc<dyn Clock>,
         max_batch: usize,
         queue: usize,
@@ -59,16 +64,20 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
+        let checkpointer = Checkpointer::spawn(checkpointer)?;
         let thread = std::thread::Builder::new()
             .name("store-sqlite-writer".to_owned())
             .spawn(move || {
                 run(
                     &connection,
+                    &checkpointer,
                     receiver,
                     clock.as_ref(),
                     max_batch.max(1),
                     &thread_counters,
                 );
+                // The last checkpoint finishes before the write connection closes.
+                drop(checkpointer);
             })?;
         Ok(Writer {
             sender: Some(sender),
@@ -110,6 +119,7 @@ impl Drop for Writer {
 
 fn run(
     connection: &Connection,
+    checkpointer: &Checkpointer,
     mut receiver: mpsc::Receiver<Job>,
     clock: &dyn Clock,
     max_batch: usize,
@@ -117,6 +127,7 @@ fn run(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut params = ParamIds::default();
+    let mut checkpointed_at = connection.total_changes();
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -131,6 +142,13 @@ fn run(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let transactions = counters.transactions.fetch_add(1, Ordering::Relaxed) + 1;
         commit_batch(connection, &mut batch, clock, &mut params);
+        // Rows changed stand in for WAL pages written: small writes share a checkpoint (and its
+        // fsyncs) instead of paying one each.
+        let changes = connection.total_changes();
+        if changes.saturating_sub(checkpointed_at) >= CHECKPOINT_AFTER_CHANGES {
+            checkpointed_at = changes;
+            checkpointer.committed();
+        }
         if transactions.is_multiple_of(OPTIMIZE_EVERY)
             && let Err(error) = connection.execute_batch("PRAGMA optimize")
         {
