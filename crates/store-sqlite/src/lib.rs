@@ -120,7 +120,9 @@ impl Default for SqliteOptions {
             max_batch: 64,
             queue: 1024,
             busy_timeout: Duration::from_secs(5),
-            writer_cache_kib: 64 * 1024,
+            // The hot index pages of a 1M-resource store exceed 64 MiB; the writer re-reads
+            // evicted ones from the OS cache on every transaction.
+            writer_cache_kib: 256 * 1024,
             reader_cache_kib: 16 * 1024,
         }
     }
