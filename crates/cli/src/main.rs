@@ -19,7 +19,8 @@ use store::{Store, SystemClock};
     about = "Electronic medical record information sharing service (FHIR R4)"
 )]
 struct Cli {
-    /// Where the data lives: `sqlite://PATH` (the embedded default).
+    /// Where the data lives: `sqlite://PATH` (the embedded default) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (also `postgresql://`).
     #[arg(
         long,
         global = true,
@@ -83,7 +84,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let store = open_store(&cli.database)?;
+    let store = open_store(&cli.database).await?;
     let app = app::App::new(store, app::Settings::default());
     match cli.command {
         Command::Serve {
@@ -115,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Opens the backend named by the URL scheme.
-fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = store_sqlite::SqliteStore::open_url(
             url,
@@ -126,9 +127,30 @@ fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("this build has no PostgreSQL backend yet; use a sqlite:// URL");
+        return open_postgres(url).await;
     }
-    bail!("unknown database URL scheme; expected sqlite://PATH")
+    bail!("unknown database URL scheme; expected sqlite://PATH or postgres://USER@HOST/DATABASE")
+}
+
+/// Opens the PostgreSQL backend (the error never shows the URL: it may hold a password).
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store_postgres::PostgresStore::connect(
+        url,
+        store_postgres::PostgresOptions::default(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .context("cannot open the PostgreSQL store")?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    bail!(
+        "this build has no PostgreSQL backend: rebuild with `--features postgres` \
+         (part of the default features), or use a sqlite:// URL"
+    )
 }
 
 fn init_logging(format: LogFormat) {

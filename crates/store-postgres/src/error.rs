@@ -83,7 +83,10 @@ pub(crate) fn classify(error: DriverError) -> StoreError {
             StoreError::Duplicate(format!("unique constraint {constraint} violated"))
         } else if code.starts_with("08")
             || code.starts_with("53")
-            || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014")
+            || matches!(
+                code,
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "57014"
+            )
         {
             StoreError::unavailable(error)
         } else {

@@ -131,9 +131,9 @@ impl PostgresStore {
             ));
         }
         // The parse error would echo the URL, password included: say only that it is malformed.
-        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-            StoreError::Invalid("the PostgreSQL URL is malformed".to_owned())
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| StoreError::Invalid("the PostgreSQL URL is malformed".to_owned()))?;
         config.connect_timeout(options.connect_timeout);
         config.application_name("tsunagu");
         config.options(format!(
@@ -214,7 +214,9 @@ impl Store for PostgresStore {
             }
             .await;
             match result {
-                Err(Fault(error)) if attempt < self.write_retries && is_transaction_conflict(&error) => {
+                Err(Fault(error))
+                    if attempt < self.write_retries && is_transaction_conflict(&error) =>
+                {
                     attempt += 1;
                     tracing::debug!(attempt, "retrying a write after a transaction conflict");
                 }

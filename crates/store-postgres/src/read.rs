@@ -8,9 +8,7 @@ use store::{
 
 use crate::cursor::{self, Direction, Position, Scope};
 use crate::error::{Fault, Result, invalid};
-use crate::search::{
-    CURRENT_BODY, MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, resource_from_row,
-};
+use crate::search::{CURRENT_BODY, MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, resource_from_row};
 use crate::sql::Sql;
 use crate::write::{METHOD_CREATE, METHOD_DELETE, METHOD_UPDATE};
 
@@ -238,7 +236,10 @@ pub(crate) async fn scan(
         None
     };
     Ok((
-        resources.into_iter().map(|(_, resource)| resource).collect(),
+        resources
+            .into_iter()
+            .map(|(_, resource)| resource)
+            .collect(),
         next,
     ))
 }

@@ -25,8 +25,8 @@ use std::fmt::Write as _;
 
 use deadpool_postgres::Transaction;
 use store::{
-    Condition, Include, ParamKind, Prefix, SearchPage, SearchQuery, SortKey, SortParam,
-    StoreError, StoredResource, StringMode, Timestamp, TokenSystem, TotalMode, UriMode, ValueTest,
+    Condition, Include, ParamKind, Prefix, SearchPage, SearchQuery, SortKey, SortParam, StoreError,
+    StoredResource, StringMode, Timestamp, TokenSystem, TotalMode, UriMode, ValueTest,
 };
 use tokio_postgres::Row;
 
@@ -53,11 +53,9 @@ pub(crate) async fn search(
         .map(|cursor| cursor::decode(scope, cursor, query.sort.len()))
         .transpose()?;
     if let Some(position) = &position {
-        let fits = position
-            .keys
-            .iter()
-            .zip(&columns)
-            .all(|(key, column)| key.fits(column.key_type) && (column.nullable || *key != Value::Null));
+        let fits = position.keys.iter().zip(&columns).all(|(key, column)| {
+            key.fits(column.key_type) && (column.nullable || *key != Value::Null)
+        });
         if !fits {
             return Err(invalid("the page cursor was not issued for this query"));
         }
@@ -779,10 +777,8 @@ async fn fetch_by_pk(
         ))
         .await?;
     let rows = transaction.query(&statement, &[&pks]).await?;
-    let mut by_pk: HashMap<i64, StoredResource> = rows
-        .iter()
-        .map(resource_from_row)
-        .collect::<Result<_>>()?;
+    let mut by_pk: HashMap<i64, StoredResource> =
+        rows.iter().map(resource_from_row).collect::<Result<_>>()?;
     Ok(pks
         .iter()
         .filter_map(|pk| by_pk.remove(pk).map(|resource| (*pk, resource)))
@@ -802,7 +798,15 @@ async fn includes(
     let mut seen: HashSet<i64> = matches.iter().map(|(pk, _)| *pk).collect();
     let mut included: Vec<(i64, StoredResource)> = Vec::new();
     let sources: Vec<i64> = matches.iter().map(|(pk, _)| *pk).collect();
-    include_level(transaction, query, &sources, false, &mut seen, &mut included).await?;
+    include_level(
+        transaction,
+        query,
+        &sources,
+        false,
+        &mut seen,
+        &mut included,
+    )
+    .await?;
     let first_level: Vec<i64> = included.iter().map(|(pk, _)| *pk).collect();
     if !first_level.is_empty() {
         include_level(

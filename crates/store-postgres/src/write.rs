@@ -94,7 +94,9 @@ async fn create(
             let stored = put(transaction, params, Some(&current), write, now)
                 .await?
                 .ok_or_else(|| {
-                    Fault(StoreError::internal("re-creating a resource inserted nothing"))
+                    Fault(StoreError::internal(
+                        "re-creating a resource inserted nothing",
+                    ))
                 })?;
             Ok(WriteOutcome::Created(stored))
         }
@@ -525,10 +527,9 @@ impl ParamIds {
                     WriteOp::Delete { .. } => None,
                 })
                 .flat_map(|write| {
-                    write
-                        .index
-                        .iter()
-                        .map(|entry: &IndexEntry| (write.resource_type.clone(), entry.param.clone()))
+                    write.index.iter().map(|entry: &IndexEntry| {
+                        (write.resource_type.clone(), entry.param.clone())
+                    })
                 })
                 .filter(|pair| !cached.contains_key(pair))
                 .collect()
@@ -569,12 +570,18 @@ impl ParamIds {
             .map_err(poisoned)?
             .get(&(resource_type.to_owned(), param.to_owned()))
             .copied()
-            .ok_or_else(|| Fault(StoreError::internal("a search parameter was not registered")))
+            .ok_or_else(|| {
+                Fault(StoreError::internal(
+                    "a search parameter was not registered",
+                ))
+            })
     }
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Fault {
-    Fault(StoreError::internal("the search parameter cache lock is poisoned"))
+    Fault(StoreError::internal(
+        "the search parameter cache lock is poisoned",
+    ))
 }
 
 /// The resource's row, locked until the end of the transaction.

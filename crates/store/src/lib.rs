@@ -1,7 +1,7 @@
 //! Storage contract of tsunagu: the record types, the search-index entries extracted at write time,
 //! the search query model, and the [`Store`] trait that every backend implements.
 //!
-//! This crate depends on no database driver. Backends (`store-sqlite`, later `store-postgres`) depend
+//! This crate depends on no database driver. Backends (`store-sqlite`, `store-postgres`) depend
 //! on it and nothing above it; only `app` calls it. Every trait method is one transaction.
 //!
 //! The types here are deliberately FHIR-agnostic where they can be: a resource is a type name, an id,

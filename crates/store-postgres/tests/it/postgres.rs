@@ -97,9 +97,12 @@ async fn a_newer_schema_is_refused() {
         ),
     )
     .await;
-    let refused =
-        PostgresStore::connect(&database.url, PostgresOptions::default(), Arc::new(SystemClock))
-            .await;
+    let refused = PostgresStore::connect(
+        &database.url,
+        PostgresOptions::default(),
+        Arc::new(SystemClock),
+    )
+    .await;
     match refused {
         Err(StoreError::Invalid(message)) => assert!(message.contains("newer"), "{message}"),
         other => panic!("expected Invalid, got {other:?}"),
@@ -139,7 +142,10 @@ async fn an_unreachable_server_is_unavailable_quickly() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     let message = format!("{:?}", result.err());
-    assert!(!message.contains("secret"), "the password leaked: {message}");
+    assert!(
+        !message.contains("secret"),
+        "the password leaked: {message}"
+    );
 
     let malformed =
         PostgresStore::connect("postgres://a:b@[::1", impatient(), Arc::new(SystemClock)).await;
@@ -204,7 +210,10 @@ async fn a_server_that_goes_away_is_unavailable_quickly() {
 
     store.close();
     let closed = store.read("Patient", "p1").await;
-    assert!(matches!(closed, Err(StoreError::Unavailable(_))), "{closed:?}");
+    assert!(
+        matches!(closed, Err(StoreError::Unavailable(_))),
+        "{closed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +245,9 @@ async fn concurrent_if_match_updates_across_pools_one_wins() {
         while let Some(result) = tasks.join_next().await {
             match result.expect("task") {
                 Ok(_) => won += 1,
-                Err(StoreError::VersionConflict { expected, actual, .. }) => {
+                Err(StoreError::VersionConflict {
+                    expected, actual, ..
+                }) => {
                     assert_eq!((expected, actual), (round, Some(round + 1)));
                     conflicts += 1;
                 }
