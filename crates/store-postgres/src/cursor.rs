@@ -177,3 +177,6 @@ fn parse_hex(text: &str) -> Option<Vec<u8>> {
         .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -118,3 +118,6 @@ pub(crate) fn is_transaction_conflict(error: &StoreError) -> bool {
 pub(crate) fn invalid(message: impl Into<String>) -> Fault {
     Fault(StoreError::Invalid(message.into()))
 }
+
+#[cfg(test)]
+mod tests;
