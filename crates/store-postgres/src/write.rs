@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use deadpool_postgres::{Object, Transaction};
-use serde_json::Value as Json;
 use store::{
     IndexEntry, IndexValue, ResourceWrite, SearchQuery, StoreError, StoredResource, Timestamp,
     TotalMode, WriteOp, WriteOutcome,
@@ -199,7 +198,7 @@ async fn put(
 ) -> Result<Option<StoredResource>> {
     let version = current.map_or(1, |current| current.version + 1);
     let version_sql = sql_version(version)?;
-    let json = stamp(write, version, now)?;
+    let json = write.stamp(version, now)?;
     let patient = write.compartments.first().cloned();
     let (pk, method) = match current {
         None => {
@@ -684,56 +683,4 @@ async fn first_match(
         .matches
         .into_iter()
         .next())
-}
-
-/// Sets `meta.versionId` and `meta.lastUpdated` in the body and serialises it.
-///
-/// An existing `meta` keeps its key order (existing keys are replaced in place, new ones appended);
-/// a missing `meta` is inserted right after `id`, where FHIR's JSON examples put it.
-fn stamp(write: &mut ResourceWrite, version: u64, now: Timestamp) -> Result<String> {
-    let resource_type = &write.resource_type;
-    let Json::Object(body) = &mut write.body else {
-        return Err(invalid(format!(
-            "{resource_type}: the body is not a JSON object"
-        )));
-    };
-    if let Some(Json::String(body_type)) = body.get("resourceType")
-        && body_type != resource_type
-    {
-        return Err(invalid(format!(
-            "the body's resourceType {body_type} does not match {resource_type}"
-        )));
-    }
-    if let Some(Json::String(body_id)) = body.get("id")
-        && body_id != &write.id
-    {
-        return Err(invalid(format!(
-            "the body's id {body_id} does not match {resource_type}/{}",
-            write.id
-        )));
-    }
-    let version_id = Json::String(version.to_string());
-    let last_updated = Json::String(now.to_fhir_instant());
-    match body.get_mut("meta") {
-        Some(Json::Object(meta)) => {
-            meta.insert("versionId".to_owned(), version_id);
-            meta.insert("lastUpdated".to_owned(), last_updated);
-        }
-        Some(_) => {
-            return Err(invalid(format!(
-                "{resource_type}: meta is not a JSON object"
-            )));
-        }
-        None => {
-            let mut meta = serde_json::Map::with_capacity(2);
-            meta.insert("versionId".to_owned(), version_id);
-            meta.insert("lastUpdated".to_owned(), last_updated);
-            let position_of = |name: &str| body.keys().position(|key| key == name);
-            let at = position_of("id")
-                .or_else(|| position_of("resourceType"))
-                .map_or(0, |index| index + 1);
-            body.shift_insert(at, "meta".to_owned(), Json::Object(meta));
-        }
-    }
-    Ok(serde_json::to_string(&write.body)?)
 }

@@ -1,5 +1,6 @@
 //! Records going into and coming out of the store: writes, stored resources, history and search pages.
 
+use crate::error::StoreError;
 use crate::index::IndexEntry;
 use crate::query::PageCursor;
 use crate::time::Timestamp;
@@ -31,6 +32,64 @@ pub struct ResourceWrite {
     pub index: Vec<IndexEntry>,
     /// Ids of the patients whose compartment this resource belongs to (the Patient itself included).
     pub compartments: Vec<String>,
+}
+
+impl ResourceWrite {
+    /// Sets `meta.versionId` and `meta.lastUpdated` in the body and serialises it: what every
+    /// backend stores for this version.
+    ///
+    /// An existing `meta` keeps its key order (existing keys are replaced in place, new ones
+    /// appended); a missing `meta` is inserted right after `id`, where FHIR's JSON examples put it.
+    ///
+    /// # Errors
+    /// `Invalid` when the body is not an object, its `resourceType` or `id` disagree with the write,
+    /// or its `meta` is not an object (messages name the problem, never the values).
+    pub fn stamp(&mut self, version: u64, now: Timestamp) -> Result<String, StoreError> {
+        use serde_json::Value as Json;
+        let Json::Object(body) = &mut self.body else {
+            return Err(StoreError::Invalid(
+                "the resource body is not a JSON object".into(),
+            ));
+        };
+        if let Some(Json::String(body_type)) = body.get("resourceType")
+            && body_type != &self.resource_type
+        {
+            return Err(StoreError::Invalid(
+                "the body's resourceType does not match the write".into(),
+            ));
+        }
+        if let Some(Json::String(body_id)) = body.get("id")
+            && body_id != &self.id
+        {
+            return Err(StoreError::Invalid(
+                "the body's id does not match the write".into(),
+            ));
+        }
+        let version_id = Json::String(version.to_string());
+        let last_updated = Json::String(now.to_fhir_instant());
+        match body.get_mut("meta") {
+            Some(Json::Object(meta)) => {
+                meta.insert("versionId".to_owned(), version_id);
+                meta.insert("lastUpdated".to_owned(), last_updated);
+            }
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "the resource's meta is not a JSON object".into(),
+                ));
+            }
+            None => {
+                let mut meta = serde_json::Map::with_capacity(2);
+                meta.insert("versionId".to_owned(), version_id);
+                meta.insert("lastUpdated".to_owned(), last_updated);
+                let position_of = |name: &str| body.keys().position(|key| key == name);
+                let at = position_of("id")
+                    .or_else(|| position_of("resourceType"))
+                    .map_or(0, |index| index + 1);
+                body.shift_insert(at, "meta".to_owned(), Json::Object(meta));
+            }
+        }
+        serde_json::to_string(&self.body).map_err(StoreError::internal)
+    }
 }
 
 /// One operation of a [`crate::Store::write`] call.
