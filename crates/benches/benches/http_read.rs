@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use app::Preconditions;
 use axum::body::Bytes;
 use axum::http::header;
-use benches::cpu::{NamedBusy, ThreadTimes};
+use benches::cpu::{MachineTimes, MachineUse, NamedBusy, ThreadTimes};
 use benches::http::{Connection, get_request};
 use benches::load::{LoadPlan, load};
 use benches::measure::{Latencies, Run};
@@ -245,12 +245,14 @@ fn main() -> anyhow::Result<()> {
         &fhir.busy,
         fhir.wall,
     );
+    report::print_machine_use("the tsunagu run", &fhir.machine);
     if let Some(baseline) = &baseline {
         report::print_busy(
             "CPU use by thread while driving bare axum",
             &baseline.busy,
             baseline.wall,
         );
+        report::print_machine_use("the bare axum run", &baseline.machine);
     }
 
     let run_json = |driven: &Driven| {
@@ -264,6 +266,7 @@ fn main() -> anyhow::Result<()> {
             "latency": run.latency.to_json(),
             "mean_body_bytes": run.mean_output(),
             "cpu_by_thread": report::busy_json(&driven.busy, driven.wall),
+            "machine_cpu": report::machine_use_json(&driven.machine),
         })
     };
     let results = json!({
@@ -312,9 +315,10 @@ fn serve_and_drive(
     let address = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = server_runtime.spawn(serve(listener, stopped));
-    let before = ThreadTimes::snapshot();
+    let (before, machine_before) = (ThreadTimes::snapshot(), MachineTimes::snapshot());
     let run = client_runtime.block_on(drive_load(address, paths, drive));
     let busy = ThreadTimes::snapshot().since(&before);
+    let machine = MachineTimes::snapshot().since(&machine_before);
     let _ = stop.send(());
     server_runtime.block_on(async {
         // Connections are closed by now; give the server a moment to finish, no more.
@@ -323,6 +327,7 @@ fn serve_and_drive(
     Ok(Driven {
         run,
         busy,
+        machine,
         wall: drive.warmup + drive.measure,
     })
 }
@@ -331,6 +336,7 @@ fn serve_and_drive(
 struct Driven {
     run: Run,
     busy: Vec<NamedBusy>,
+    machine: MachineUse,
     wall: Duration,
 }
 

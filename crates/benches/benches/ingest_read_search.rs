@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use app::{App, Preconditions, SearchInput};
-use benches::cpu::ThreadTimes;
+use benches::cpu::{MachineTimes, MachineUse, ThreadTimes};
 use benches::load::{Breakdown, LoadPlan, Loaded, load};
 use benches::measure::{Run, millis, run_warm};
 use benches::population::{self, LAB_TESTS, LOINC, Shape};
@@ -121,9 +121,10 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         tasks: args.ingest_tasks,
         progress: true,
     };
-    let cpu_before = ThreadTimes::snapshot();
+    let (cpu_before, machine_before) = (ThreadTimes::snapshot(), MachineTimes::snapshot());
     let loaded = load(&app, plan).await?;
     let load_busy = ThreadTimes::snapshot().since(&cpu_before);
+    let load_machine = MachineTimes::snapshot().since(&machine_before);
     let store_write = system.store_time.write.total();
     let ingest = ingest_report(
         &loaded,
@@ -139,6 +140,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         &load_busy,
         loaded.elapsed,
     );
+    report::print_machine_use("the load", &load_machine);
 
     let targets = Arc::new(Targets {
         shape,
@@ -146,9 +148,14 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         observations: loaded.observations,
     });
     let mut results = Vec::new();
+    let use_cases_started = MachineTimes::snapshot();
 
     let creates = [(1, args.creates / 10), (args.tasks, args.creates)];
+    // A count of zero skips that measurement (e.g. to time only the load).
     for (index, (tasks, operations)) in creates.into_iter().enumerate() {
+        if operations == 0 {
+            continue;
+        }
         let run = measure(
             &system,
             &system.store_time.write,
@@ -170,6 +177,9 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     }
     let reads = [(1, args.reads / 5), (args.tasks, args.reads)];
     for (index, (tasks, operations)) in reads.into_iter().enumerate() {
+        if operations == 0 {
+            continue;
+        }
         let run = measure(
             &system,
             &system.store_time.read,
@@ -195,6 +205,9 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         Query::Code,
     ] {
         for (index, tasks) in [1, args.search_tasks].into_iter().enumerate() {
+            if args.queries == 0 {
+                continue;
+            }
             let run = measure(
                 &system,
                 &system.store_time.search,
@@ -223,8 +236,12 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     for (name, _, measured) in &results {
         table.row(latency_row(name, &measured.run, Some(measured.in_store)));
     }
-    table.print();
-    println!("  queries: {}", Query::legend());
+    let use_cases_machine = MachineTimes::snapshot().since(&use_cases_started);
+    if !results.is_empty() {
+        table.print();
+        report::print_machine_use("these measurements", &use_cases_machine);
+        println!("  queries: {}", Query::legend());
+    }
     for (name, _, measured) in results.iter().filter(|(name, _, _)| name.starts_with('q')) {
         if measured.run.tasks == 1 {
             println!(
@@ -269,11 +286,14 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         },
         "ingest": ingest,
         "ingest_cpu_by_thread": report::busy_json(&load_busy, loaded_elapsed),
+        "ingest_machine_cpu": report::machine_use_json(&load_machine),
+        "use_cases_machine_cpu": report::machine_use_json(&use_cases_machine),
         "use_cases": results.iter().map(|(name, shape, measured)| json!({
             "name": name,
             "what": shape,
             "run": measured.run.to_json(),
             "store_ms_per_op": millis(measured.in_store),
+            "machine_cpu": report::machine_use_json(&measured.machine),
         })).collect::<Vec<_>>(),
         "targets": verdicts.iter().map(|(target, measured, verdict)| json!({"target": target, "measured": measured, "verdict": verdict})).collect::<Vec<_>>(),
     });
@@ -295,6 +315,8 @@ struct Targets {
 struct Measured {
     run: Run,
     in_store: Duration,
+    /// How the CPUs were shared during this measurement (warm-up included).
+    machine: MachineUse,
 }
 
 /// Runs one measurement and attributes the store time of `calls` to it.
@@ -312,10 +334,16 @@ where
     Fut: Future<Output = anyhow::Result<u64>> + Send + 'static,
 {
     system.store_time.reset();
+    let machine_before = MachineTimes::snapshot();
     // The warm-up is counted too, so compute the store time per call, not per measured operation.
     let run = run_warm(tasks, warmup, operations, seed, operation).await;
     let in_store = calls.total() / u32::try_from(calls.calls().max(1)).unwrap_or(u32::MAX);
-    Measured { run, in_store }
+    let machine = MachineTimes::snapshot().since(&machine_before);
+    Measured {
+        run,
+        in_store,
+        machine,
+    }
 }
 
 async fn create(app: App, targets: Arc<Targets>, random: u64) -> anyhow::Result<u64> {

@@ -1,6 +1,8 @@
-//! CPU time per thread of this process, from `/proc/self/task/*/stat` (Linux). Two snapshots around
-//! a phase tell which threads were busy and for how long — e.g. whether the store's single writer
-//! thread was saturated during ingest — without a profiler. Elsewhere the snapshots are empty.
+//! CPU time per thread of this process, and time spent runnable but waiting for a CPU, from
+//! `/proc/self/task/*/schedstat` (Linux; `stat` ticks when `schedstat` is missing). Two snapshots
+//! around a phase tell which threads were busy and for how long — e.g. whether the store's single
+//! writer thread was saturated during ingest, or starved by other processes — without a profiler.
+//! Elsewhere the snapshots are empty.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,9 +11,17 @@ use std::time::Duration;
 /// kernel exposes to user space.
 const TICKS_PER_SECOND: u64 = 100;
 
-/// CPU time (user + system) per thread id, with each thread's name.
+/// CPU time and run-queue wait per thread id, with each thread's name.
 #[derive(Debug, Clone, Default)]
-pub struct ThreadTimes(BTreeMap<u64, (String, Duration)>);
+pub struct ThreadTimes(BTreeMap<u64, Sample>);
+
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    cpu: Duration,
+    /// Time runnable but not running (waiting for a CPU); zero when unknown.
+    waiting: Duration,
+}
 
 /// CPU time of the threads sharing one name during a phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +29,8 @@ pub struct NamedBusy {
     pub name: String,
     pub threads: usize,
     pub cpu: Duration,
+    /// Time these threads were ready to run but had no CPU (other threads or processes had them).
+    pub waiting: Duration,
 }
 
 impl ThreadTimes {
@@ -39,41 +51,126 @@ impl ThreadTimes {
             let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
                 continue;
             };
-            if let Some((name, ticks)) = parse_stat(&stat) {
-                times.insert(
-                    tid,
-                    (name, Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)),
-                );
-            }
+            let Some((name, ticks)) = parse_stat(&stat) else {
+                continue;
+            };
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok();
+            let sample = match schedstat.as_deref().and_then(parse_schedstat) {
+                Some((cpu, waiting)) => Sample { name, cpu, waiting },
+                None => Sample {
+                    name,
+                    cpu: ticks_to_duration(ticks),
+                    waiting: Duration::ZERO,
+                },
+            };
+            times.insert(tid, sample);
         }
         ThreadTimes(times)
     }
 
     /// CPU time used since `earlier`, summed per thread name, busiest first. Threads started
-    /// since count from zero.
+    /// since count from zero; threads that ended since are gone.
     pub fn since(&self, earlier: &ThreadTimes) -> Vec<NamedBusy> {
-        let mut by_name: BTreeMap<&str, (usize, Duration)> = BTreeMap::new();
-        for (tid, (name, cpu)) in &self.0 {
-            let before = earlier.0.get(tid).map_or(Duration::ZERO, |(_, cpu)| *cpu);
-            let used = cpu.saturating_sub(before);
+        let mut by_name: BTreeMap<&str, NamedBusy> = BTreeMap::new();
+        for (tid, sample) in &self.0 {
+            let (cpu_before, waiting_before) = earlier
+                .0
+                .get(tid)
+                .map_or((Duration::ZERO, Duration::ZERO), |before| {
+                    (before.cpu, before.waiting)
+                });
+            let used = sample.cpu.saturating_sub(cpu_before);
             if used.is_zero() {
                 continue;
             }
-            let entry = by_name.entry(name).or_default();
-            entry.0 += 1;
-            entry.1 += used;
+            let named = by_name.entry(&sample.name).or_insert_with(|| NamedBusy {
+                name: sample.name.clone(),
+                threads: 0,
+                cpu: Duration::ZERO,
+                waiting: Duration::ZERO,
+            });
+            named.threads += 1;
+            named.cpu += used;
+            named.waiting += sample.waiting.saturating_sub(waiting_before);
         }
-        let mut busy: Vec<NamedBusy> = by_name
-            .into_iter()
-            .map(|(name, (threads, cpu))| NamedBusy {
-                name: name.to_owned(),
-                threads,
-                cpu,
-            })
-            .collect();
+        let mut busy: Vec<NamedBusy> = by_name.into_values().collect();
         busy.sort_by_key(|named| std::cmp::Reverse(named.cpu));
         busy
     }
+}
+
+/// Machine-wide CPU counters and this process's own CPU time, to tell how much of the machine other
+/// processes took during a phase.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineTimes {
+    at: std::time::Instant,
+    /// All CPUs: user, nice, system, irq and softirq time.
+    busy: Duration,
+    iowait: Duration,
+    /// Time the hypervisor gave this machine's virtual CPUs to someone else.
+    steal: Duration,
+    /// This process (all threads): user + system.
+    own: Duration,
+}
+
+/// How the machine's CPUs were used during a phase, in cores (1.0 = one core for the whole phase).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MachineUse {
+    pub wall: Duration,
+    pub own_cores: f64,
+    pub other_cores: f64,
+    pub iowait_cores: f64,
+    /// Taken by the hypervisor (other virtual machines on the same host).
+    pub steal_cores: f64,
+}
+
+impl MachineTimes {
+    /// The counters now (zeros where `/proc` is missing).
+    pub fn snapshot() -> MachineTimes {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(0))
+            .collect();
+        let field = |index: usize| ticks.get(index).copied().unwrap_or(0);
+        // user nice system idle iowait irq softirq steal
+        let busy = field(0) + field(1) + field(2) + field(5) + field(6);
+        let own = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .as_deref()
+            .and_then(parse_stat)
+            .map_or(0, |(_, ticks)| ticks);
+        MachineTimes {
+            at: std::time::Instant::now(),
+            busy: ticks_to_duration(busy),
+            iowait: ticks_to_duration(field(4)),
+            steal: ticks_to_duration(field(7)),
+            own: ticks_to_duration(own),
+        }
+    }
+
+    /// Use since `earlier`.
+    pub fn since(&self, earlier: &MachineTimes) -> MachineUse {
+        let wall = self.at.saturating_duration_since(earlier.at);
+        let cores = |time: Duration| time.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+        let own = self.own.saturating_sub(earlier.own);
+        let busy = self.busy.saturating_sub(earlier.busy);
+        MachineUse {
+            wall,
+            own_cores: cores(own),
+            other_cores: cores(busy.saturating_sub(own)),
+            iowait_cores: cores(self.iowait.saturating_sub(earlier.iowait)),
+            steal_cores: cores(self.steal.saturating_sub(earlier.steal)),
+        }
+    }
+}
+
+fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
 
 /// (thread name, utime + stime ticks) from a `stat` line. The name is in parentheses and may
@@ -87,6 +184,18 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((name, utime + stime))
+}
+
+/// (time on a CPU, time waiting on a run queue) from a `schedstat` line: both in nanoseconds,
+/// followed by the number of time slices.
+fn parse_schedstat(schedstat: &str) -> Option<(Duration, Duration)> {
+    let mut fields = schedstat
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().ok());
+    let cpu = fields.next()??;
+    let waiting = fields.next()??;
+    // Kernels without scheduler statistics report zeros; fall back to `stat` then.
+    (cpu > 0).then(|| (Duration::from_nanos(cpu), Duration::from_nanos(waiting)))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::cpu::NamedBusy;
+use crate::cpu::{MachineUse, NamedBusy};
 use crate::measure::{Run, millis};
 
 /// A text table printed with columns padded to their widest cell.
@@ -109,9 +109,19 @@ pub fn latency_row(label: &str, run: &Run, in_store: Option<Duration>) -> Vec<St
 }
 
 /// Which threads used the CPU during a phase of `wall` time, busiest first. 100% is one core kept
-/// busy for the whole phase.
+/// busy for the whole phase; "waited for a CPU" is time the threads were ready to run but every
+/// core was taken (by other threads of this process or by other processes).
 pub fn print_busy(title: &str, busy: &[NamedBusy], wall: Duration) {
-    let mut table = Table::new(title, &["thread", "threads", "CPU s", "% of one core"]);
+    let mut table = Table::new(
+        title,
+        &[
+            "thread",
+            "threads",
+            "CPU s",
+            "% of one core",
+            "waited for a CPU s",
+        ],
+    );
     for named in busy
         .iter()
         .filter(|named| named.cpu >= Duration::from_millis(10))
@@ -124,9 +134,42 @@ pub fn print_busy(title: &str, busy: &[NamedBusy], wall: Duration) {
                 "{:.0}%",
                 100.0 * named.cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)
             ),
+            format!("{:.1}", named.waiting.as_secs_f64()),
         ]);
     }
     table.print();
+}
+
+/// One line on how the machine's CPUs were shared during a phase (nothing for an empty phase).
+pub fn print_machine_use(phase: &str, used: &MachineUse) {
+    if used.wall < Duration::from_millis(100) {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let contended = used.other_cores >= 0.15 || used.steal_cores >= 0.15;
+    println!(
+        "  CPU during {phase}: this process {:.2} cores, other processes {:.2}, hypervisor steal {:.2}, I/O wait {:.2} (of {cpus}){}",
+        used.own_cores,
+        used.other_cores,
+        used.steal_cores,
+        used.iowait_cores,
+        if contended {
+            " — the CPUs were contended: figures are pessimistic"
+        } else {
+            ""
+        },
+    );
+}
+
+/// The same as JSON.
+pub fn machine_use_json(used: &MachineUse) -> Value {
+    json!({
+        "wall_s": used.wall.as_secs_f64(),
+        "this_process_cores": used.own_cores,
+        "other_processes_cores": used.other_cores,
+        "iowait_cores": used.iowait_cores,
+        "steal_cores": used.steal_cores,
+    })
 }
 
 /// The same as JSON.
@@ -138,6 +181,7 @@ pub fn busy_json(busy: &[NamedBusy], wall: Duration) -> Value {
                 "threads": named.threads,
                 "cpu_s": named.cpu.as_secs_f64(),
                 "percent_of_one_core": 100.0 * named.cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+                "waited_for_cpu_s": named.waiting.as_secs_f64(),
             })
         })
         .collect()

@@ -1,6 +1,8 @@
 //! Parsing `/proc/<pid>/task/<tid>/stat`.
 
-use super::{ThreadTimes, parse_stat};
+use std::time::Duration;
+
+use super::{ThreadTimes, parse_schedstat, parse_stat};
 
 #[test]
 fn fields_are_counted_from_the_last_parenthesis() {
@@ -10,6 +12,18 @@ fn fields_are_counted_from_the_last_parenthesis() {
         Some(("store (sqlite) wr".to_owned(), 281))
     );
     assert_eq!(parse_stat("garbage"), None);
+}
+
+#[test]
+fn schedstat_gives_cpu_and_run_queue_wait() {
+    assert_eq!(
+        parse_schedstat("131862950139 18292898566 202074\n"),
+        Some((
+            Duration::from_nanos(131_862_950_139),
+            Duration::from_nanos(18_292_898_566)
+        ))
+    );
+    assert_eq!(parse_schedstat("0 0 1"), None);
 }
 
 #[test]
