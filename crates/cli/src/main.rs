@@ -12,7 +12,8 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use store::{Store, SystemClock};
 
-#[derive(Debug, Parser)]
+// No `Debug`: the database URL may carry a password, and nothing should be able to print it.
+#[derive(Parser)]
 #[command(
     name = "tsunagu",
     version,
