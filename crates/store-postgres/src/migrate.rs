@@ -14,11 +14,18 @@ struct Migration {
 }
 
 /// Every migration this binary knows, in order. Append only: never edit a released file.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "resources",
-    sql: include_str!("../migrations/0001_resources.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "resources",
+        sql: include_str!("../migrations/0001_resources.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "distribution_key",
+        sql: include_str!("../migrations/0002_distribution_key.sql"),
+    },
+];
 
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -8,7 +8,7 @@ use store::{
 
 use crate::cursor::{self, Direction, Position, Scope};
 use crate::error::{Fault, Result, invalid};
-use crate::search::{CURRENT_BODY, MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, resource_from_row};
+use crate::search::{MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, current_body, resource_from_row};
 use crate::sql::Sql;
 use crate::write::{METHOD_CREATE, METHOD_DELETE, METHOD_UPDATE};
 
@@ -19,9 +19,10 @@ pub(crate) async fn read(
     id: &str,
 ) -> Result<Option<StoredResource>> {
     let statement = client
-        .prepare_cached(&format!(
-            "SELECT r.version, r.last_updated, r.deleted, rv.json::text FROM resource r \
-             {CURRENT_BODY} WHERE r.type = $1 AND r.id = $2"
+        .prepare_cached(concat!(
+            "SELECT r.version, r.last_updated, r.deleted, ",
+            current_body!(),
+            " FROM resource r WHERE r.type = $1 AND r.id = $2"
         ))
         .await?;
     let Some(row) = client.query_opt(&statement, &[&resource_type, &id]).await? else {
@@ -213,7 +214,7 @@ pub(crate) async fn scan(
     }
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLUMNS} FROM resource r {CURRENT_BODY} \
+            "SELECT {RESOURCE_COLUMNS} FROM resource r \
              WHERE r.type = $1 AND NOT r.deleted AND r.pk > $2 ORDER BY r.pk LIMIT $3"
         ))
         .await?;

@@ -32,7 +32,7 @@ use tokio_postgres::Row;
 
 use crate::cursor::{self, Direction, Position, Scope};
 use crate::error::{Fault, Result, invalid};
-use crate::sql::{BoxedParam, KeyType, Sql, Value};
+use crate::sql::{BoxedParam, KeyType, Param, Sql, Value};
 
 /// The largest page a search or history call returns; larger counts are capped to it.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -352,7 +352,7 @@ fn sort_expression(sql: &mut Sql, key: &SortKey) {
     let param = sql.bind_str(code);
     let _ = write!(
         sql.text,
-        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk \
+        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk AND shard_key = r.shard_key \
          AND pid IN (SELECT pid FROM search_param WHERE param = {param}))"
     );
 }
@@ -398,11 +398,29 @@ struct Filter<'s> {
     sql: &'s mut Sql,
     /// Counter for unique table aliases of nested conditions.
     aliases: usize,
+    /// The bound patient id of a compartment search. Every resource in a patient's compartment has
+    /// a copy of each of its index rows under that patient's distribution key, so the conditions on
+    /// the candidate `r` itself look at those copies only: exact, and on a sharded store the
+    /// search then touches that patient's shard alone.
+    shard: Option<Param>,
 }
 
 impl<'s> Filter<'s> {
     fn new(sql: &'s mut Sql) -> Self {
-        Filter { sql, aliases: 0 }
+        Filter {
+            sql,
+            aliases: 0,
+            shard: None,
+        }
+    }
+
+    /// ` AND <column> = <patient>` when `alias` is the candidate of a compartment search.
+    fn shard_restriction(&mut self, column: &str, alias: &str) {
+        if alias == "r"
+            && let Some(shard) = self.shard
+        {
+            let _ = write!(self.sql.text, " AND {column} = {shard}");
+        }
     }
 
     /// Live resources of the query's types and compartment passing every filter group.
@@ -415,6 +433,7 @@ impl<'s> Filter<'s> {
                 self.sql.text,
                 " AND r.pk IN (SELECT res FROM compartment WHERE patient_id = {patient})"
             );
+            self.shard = Some(patient);
         }
         for group in &query.filters {
             self.sql.push(" AND ");
@@ -498,6 +517,7 @@ impl<'s> Filter<'s> {
                 let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
                 self.sql.push(table_of(test.kind()));
                 self.sql.push(" WHERE TRUE");
+                self.shard_restriction("shard_key", alias);
                 self.param_restriction("pid", types, param);
                 self.test(test);
                 self.sql.push(")");
@@ -513,6 +533,7 @@ impl<'s> Filter<'s> {
                     "{alias}.pk {negation}IN (SELECT res FROM {} WHERE TRUE",
                     table_of(*kind)
                 );
+                self.shard_restriction("shard_key", alias);
                 self.param_restriction("pid", types, param);
                 self.sql.push(")");
             }
@@ -535,6 +556,7 @@ impl<'s> Filter<'s> {
                      JOIN resource {target} ON {target}.type = {link}.target_type \
                      AND {target}.id = {link}.target_id WHERE NOT {target}.deleted"
                 );
+                self.shard_restriction(&format!("{link}.shard_key"), alias);
                 self.param_restriction(&format!("{link}.pid"), types, reference);
                 self.type_restriction(&format!("{link}.target_type"), target_types);
                 self.sql.push(" AND ");
@@ -734,13 +756,22 @@ fn table_of(kind: ParamKind) -> &'static str {
     }
 }
 
-/// The columns selected by [`resource_from_row`]: resource alias `r`, its current version `rv`.
-pub(crate) const RESOURCE_COLUMNS: &str =
-    "r.pk, r.type, r.id, r.version, r.last_updated, rv.json::text";
+/// The columns selected by [`resource_from_row`] for a resource alias `r`.
+pub(crate) const RESOURCE_COLUMNS: &str = concat!(
+    "r.pk, r.type, r.id, r.version, r.last_updated, ",
+    current_body!()
+);
 
-/// Joins a resource `r` to its current version `rv` (for the body).
-pub(crate) const CURRENT_BODY: &str =
-    "JOIN resource_version rv ON rv.res = r.pk AND rv.version = r.version";
+/// The body of resource `r`'s current version. A correlated subquery that names the row's
+/// distribution key, rather than a join: on a sharded store it is pruned, row by row, to the one
+/// shard that holds the body, whatever plan the rest of the query gets.
+macro_rules! current_body {
+    () => {
+        "(SELECT rv.json::text FROM resource_version rv \
+         WHERE rv.res = r.pk AND rv.version = r.version AND rv.shard_key = r.shard_key)"
+    };
+}
+pub(crate) use current_body;
 
 /// Reads a live resource from a row selected with [`RESOURCE_COLUMNS`], with its pk.
 pub(crate) fn resource_from_row(row: &Row) -> Result<(i64, StoredResource)> {
@@ -773,7 +804,7 @@ async fn fetch_by_pk(
     }
     let statement = transaction
         .prepare_cached(&format!(
-            "SELECT {RESOURCE_COLUMNS} FROM resource r {CURRENT_BODY} WHERE r.pk = ANY($1)"
+            "SELECT {RESOURCE_COLUMNS} FROM resource r WHERE r.pk = ANY($1)"
         ))
         .await?;
     let rows = transaction.query(&statement, &[&pks]).await?;
@@ -835,7 +866,7 @@ async fn include_level(
     let forward = transaction
         .prepare_cached(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM idx_reference x \
-             JOIN resource r ON r.type = x.target_type AND r.id = x.target_id {CURRENT_BODY} \
+             JOIN resource r ON r.type = x.target_type AND r.id = x.target_id \
              WHERE x.res = ANY($1) \
              AND x.pid = (SELECT pid FROM search_param WHERE type = $2 AND param = $3) \
              AND ($4::text IS NULL OR x.target_type = $4::text) AND NOT r.deleted ORDER BY r.pk"
@@ -847,7 +878,7 @@ async fn include_level(
              JOIN idx_reference x \
              ON x.pid = (SELECT pid FROM search_param WHERE type = $2 AND param = $3) \
              AND x.target_id = m.id AND x.target_type = m.type \
-             JOIN resource r ON r.pk = x.res {CURRENT_BODY} \
+             JOIN resource r ON r.pk = x.res \
              WHERE m.pk = ANY($1) AND ($4::text IS NULL OR m.type = $4::text) \
              ORDER BY r.pk"
         ))

@@ -67,7 +67,8 @@ struct Current {
     pk: i64,
     version: u64,
     deleted: bool,
-    patient: Option<String>,
+    /// The home key its current version was written under (see [`home_key`]).
+    shard_key: String,
 }
 
 async fn create(
@@ -152,7 +153,7 @@ async fn delete(
         pk,
         version,
         deleted: false,
-        patient,
+        shard_key,
     }) = current
     else {
         return Ok(WriteOutcome::NotFound);
@@ -174,7 +175,7 @@ async fn delete(
         version_sql,
         now,
         METHOD_DELETE,
-        patient.as_deref(),
+        &shard_key,
         None,
     )
     .await?;
@@ -199,12 +200,12 @@ async fn put(
     let version = current.map_or(1, |current| current.version + 1);
     let version_sql = sql_version(version)?;
     let json = write.stamp(version, now)?;
-    let patient = write.compartments.first().cloned();
+    let home = home_key(write);
     let (pk, method) = match current {
         None => {
             let statement = transaction
                 .prepare_cached(
-                    "INSERT INTO resource (type, id, version, last_updated, deleted, patient) \
+                    "INSERT INTO resource (type, id, version, last_updated, deleted, shard_key) \
                      VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (type, id) DO NOTHING \
                      RETURNING pk",
                 )
@@ -212,13 +213,7 @@ async fn put(
             let inserted = transaction
                 .query_opt(
                     &statement,
-                    &[
-                        &write.resource_type,
-                        &write.id,
-                        &version_sql,
-                        &now.0,
-                        &patient,
-                    ],
+                    &[&write.resource_type, &write.id, &version_sql, &now.0, &home],
                 )
                 .await?;
             let Some(row) = inserted else {
@@ -230,11 +225,11 @@ async fn put(
             let statement = transaction
                 .prepare_cached(
                     "UPDATE resource SET version = $2, last_updated = $3, deleted = FALSE, \
-                     patient = $4 WHERE pk = $1",
+                     shard_key = $4 WHERE pk = $1",
                 )
                 .await?;
             transaction
-                .execute(&statement, &[&current.pk, &version_sql, &now.0, &patient])
+                .execute(&statement, &[&current.pk, &version_sql, &now.0, &home])
                 .await?;
             // A deleted resource has no index rows, so only a live one needs clearing.
             if !current.deleted {
@@ -255,11 +250,11 @@ async fn put(
         version_sql,
         now,
         method,
-        patient.as_deref(),
+        &home,
         Some(&json),
     )
     .await?;
-    insert_index(transaction, params, pk, patient.as_deref(), write).await?;
+    insert_index(transaction, params, pk, write).await?;
     Ok(Some(StoredResource {
         resource_type: write.resource_type.clone(),
         id: write.id.clone(),
@@ -282,13 +277,13 @@ async fn append_version(
     version: i64,
     now: Timestamp,
     method: i16,
-    patient: Option<&str>,
+    shard_key: &str,
     json: Option<&str>,
 ) -> Result<()> {
     let statement = transaction
         .prepare_cached(
             "INSERT INTO resource_version \
-             (res, type, id, version, last_updated, method, patient, json) \
+             (res, type, id, version, last_updated, method, shard_key, json) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::json)",
         )
         .await?;
@@ -302,12 +297,34 @@ async fn append_version(
                 &version,
                 &now.0,
                 &method,
-                &patient,
+                &shard_key,
                 &json,
             ],
         )
         .await?;
     Ok(())
+}
+
+/// The distribution key a resource's own rows (`resource`, `resource_version`) are written under:
+/// the first Patient compartment it belongs to, else `Type/id` (see
+/// `migrations/0002_distribution_key.sql`).
+pub(crate) fn home_key(write: &ResourceWrite) -> String {
+    write
+        .compartments
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("{}/{}", write.resource_type, write.id))
+}
+
+/// The distribution keys a resource's index rows are written under, once each: every Patient
+/// compartment it belongs to, else `Type/id`. A search inside one patient's compartment therefore
+/// finds every index row it needs under that patient's key.
+pub(crate) fn index_keys(write: &ResourceWrite) -> Vec<String> {
+    if write.compartments.is_empty() {
+        vec![home_key(write)]
+    } else {
+        write.compartments.clone()
+    }
 }
 
 /// Removes every index and compartment row of a resource, in one statement.
@@ -367,27 +384,28 @@ struct IndexArrays {
 /// table, so a resource costs one round trip however many entries it has. Empty arrays insert
 /// nothing.
 const INSERT_INDEX: &str = "\
-WITH t AS (INSERT INTO idx_token (res, ord, pid, patient, system, code, text) \
-    SELECT $1::int8, o, p, $2::text, v1, v2, v3 \
-    FROM unnest($3::int4[], $4::int4[], $5::text[], $6::text[], $7::text[]) AS u(o, p, v1, v2, v3)), \
-s AS (INSERT INTO idx_string (res, ord, pid, patient, normalized, exact) \
-    SELECT $1::int8, o, p, $2::text, v1, v2 FROM unnest($8::int4[], $9::int4[], $10::text[], $11::text[]) \
-    AS u(o, p, v1, v2)), \
-d AS (INSERT INTO idx_date (res, ord, pid, patient, low, high) \
-    SELECT $1::int8, o, p, $2::text, v1, v2 FROM unnest($12::int4[], $13::int4[], $14::int8[], $15::int8[]) \
-    AS u(o, p, v1, v2)), \
-r AS (INSERT INTO idx_reference (res, ord, pid, patient, target_type, target_id, url) \
-    SELECT $1::int8, o, p, $2::text, v1, v2, v3 \
+WITH k AS (SELECT DISTINCT key FROM unnest($2::text[]) AS key), \
+t AS (INSERT INTO idx_token (res, ord, pid, shard_key, system, code, text) \
+    SELECT $1::int8, o, p, k.key, v1, v2, v3 \
+    FROM unnest($3::int4[], $4::int4[], $5::text[], $6::text[], $7::text[]) AS u(o, p, v1, v2, v3), k), \
+s AS (INSERT INTO idx_string (res, ord, pid, shard_key, normalized, exact) \
+    SELECT $1::int8, o, p, k.key, v1, v2 FROM unnest($8::int4[], $9::int4[], $10::text[], $11::text[]) \
+    AS u(o, p, v1, v2), k), \
+d AS (INSERT INTO idx_date (res, ord, pid, shard_key, low, high) \
+    SELECT $1::int8, o, p, k.key, v1, v2 FROM unnest($12::int4[], $13::int4[], $14::int8[], $15::int8[]) \
+    AS u(o, p, v1, v2), k), \
+r AS (INSERT INTO idx_reference (res, ord, pid, shard_key, target_type, target_id, url) \
+    SELECT $1::int8, o, p, k.key, v1, v2, v3 \
     FROM unnest($16::int4[], $17::int4[], $18::text[], $19::text[], $20::text[]) \
-    AS u(o, p, v1, v2, v3)), \
-q AS (INSERT INTO idx_quantity (res, ord, pid, patient, value, system, code, unit) \
-    SELECT $1::int8, o, p, $2::text, v1, v2, v3, v4 \
+    AS u(o, p, v1, v2, v3), k), \
+q AS (INSERT INTO idx_quantity (res, ord, pid, shard_key, value, system, code, unit) \
+    SELECT $1::int8, o, p, k.key, v1, v2, v3, v4 \
     FROM unnest($21::int4[], $22::int4[], $23::float8[], $24::text[], $25::text[], $26::text[]) \
-    AS u(o, p, v1, v2, v3, v4)), \
-n AS (INSERT INTO idx_number (res, ord, pid, patient, value) \
-    SELECT $1::int8, o, p, $2::text, v1 FROM unnest($27::int4[], $28::int4[], $29::float8[]) AS u(o, p, v1)), \
-i AS (INSERT INTO idx_uri (res, ord, pid, patient, value) \
-    SELECT $1::int8, o, p, $2::text, v1 FROM unnest($30::int4[], $31::int4[], $32::text[]) AS u(o, p, v1)) \
+    AS u(o, p, v1, v2, v3, v4), k), \
+n AS (INSERT INTO idx_number (res, ord, pid, shard_key, value) \
+    SELECT $1::int8, o, p, k.key, v1 FROM unnest($27::int4[], $28::int4[], $29::float8[]) AS u(o, p, v1), k), \
+i AS (INSERT INTO idx_uri (res, ord, pid, shard_key, value) \
+    SELECT $1::int8, o, p, k.key, v1 FROM unnest($30::int4[], $31::int4[], $32::text[]) AS u(o, p, v1), k) \
 INSERT INTO compartment (patient_id, res) SELECT DISTINCT c, $1::int8 FROM unnest($33::text[]) AS c \
 ON CONFLICT DO NOTHING";
 
@@ -395,7 +413,6 @@ async fn insert_index(
     transaction: &Transaction<'_>,
     params: &ParamIds,
     pk: i64,
-    patient: Option<&str>,
     write: &ResourceWrite,
 ) -> Result<()> {
     if write.index.is_empty() && write.compartments.is_empty() {
@@ -467,7 +484,7 @@ async fn insert_index(
             &statement,
             &[
                 &pk,
-                &patient,
+                &index_keys(write),
                 &a.token_ord,
                 &a.token_pid,
                 &a.token_system,
@@ -591,7 +608,7 @@ async fn current(
 ) -> Result<Option<Current>> {
     let statement = transaction
         .prepare_cached(
-            "SELECT pk, version, deleted, patient FROM resource WHERE type = $1 AND id = $2 \
+            "SELECT pk, version, deleted, shard_key FROM resource WHERE type = $1 AND id = $2 \
              FOR UPDATE",
         )
         .await?;
@@ -605,7 +622,7 @@ async fn current(
         pk: row.try_get(0)?,
         version: search::column_u64(&row, 1)?,
         deleted: row.try_get(2)?,
-        patient: row.try_get(3)?,
+        shard_key: row.try_get(3)?,
     }))
 }
 

@@ -68,6 +68,7 @@ scenarios![
     id_condition,
     last_updated,
     compartment,
+    resource_of_several_patients,
     multiple_types_and_system_search,
     sort_by_id_and_last_updated,
     sort_by_param_with_missing_values,
@@ -1599,6 +1600,166 @@ async fn compartment(store: Arc<dyn Store>) {
         id_set(store, &everything_of("p1", &["Observation"], vec![])).await,
         strings(&["o3"]),
         "an update replaces compartment membership"
+    );
+}
+
+/// A resource in two patients' compartments: every kind of condition, sort and include works the
+/// same from either patient's compartment and across patients, where it counts once.
+async fn resource_of_several_patients(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let in_compartments = |write: ResourceWrite, patients: &[&str]| ResourceWrite {
+        compartments: patients.iter().map(|p| (*p).to_owned()).collect(),
+        ..write
+    };
+    create_all(
+        store,
+        vec![
+            in_compartments(patient("p1", vec![string("name", "Alice")]), &["p1"]),
+            in_compartments(patient("p2", vec![string("name", "Bob")]), &["p2"]),
+            in_compartments(
+                observation(
+                    "shared",
+                    vec![
+                        token("code", None, "x"),
+                        date("date", 20, 30),
+                        reference("subject", "Patient", "p1"),
+                        reference("performer", "Patient", "p2"),
+                    ],
+                ),
+                &["p1", "p2"],
+            ),
+            in_compartments(
+                observation(
+                    "own",
+                    vec![
+                        token("code", None, "x"),
+                        date("date", 10, 10),
+                        reference("subject", "Patient", "p2"),
+                    ],
+                ),
+                &["p2"],
+            ),
+        ],
+    )
+    .await;
+    let within = |patient: Option<&str>, filters: Vec<Vec<Condition>>| {
+        let mut search = query(&["Observation"], filters);
+        search.compartment = patient.map(str::to_owned);
+        search
+    };
+    for patient in [Some("p1"), Some("p2"), None] {
+        let expected: &[&str] = if patient == Some("p1") {
+            &["shared"]
+        } else {
+            &["own", "shared"]
+        };
+        assert_eq!(
+            id_set(store, &within(patient, vec![vec![code_is("code", "x")]])).await,
+            strings(expected),
+            "token condition within {patient:?}"
+        );
+        assert_eq!(
+            id_set(
+                store,
+                &within(
+                    patient,
+                    vec![vec![Condition::Not(Box::new(code_is("code", "y")))]]
+                )
+            )
+            .await,
+            strings(expected),
+            ":not within {patient:?}"
+        );
+        assert_eq!(
+            id_set(
+                store,
+                &within(
+                    patient,
+                    vec![vec![Condition::Missing {
+                        param: "date".to_owned(),
+                        kind: ParamKind::Date,
+                        missing: false,
+                    }]]
+                )
+            )
+            .await,
+            strings(expected),
+            ":missing within {patient:?}"
+        );
+        let chained = within(
+            patient,
+            vec![vec![Condition::Chain {
+                reference: "performer".to_owned(),
+                target_types: vec!["Patient".to_owned()],
+                inner: Box::new(starts_with("name", "bo")),
+            }]],
+        );
+        assert_eq!(
+            id_set(store, &chained).await,
+            strings(&["shared"]),
+            "chain within {patient:?}"
+        );
+        let mut counted = within(patient, vec![vec![code_is("code", "x")]]);
+        counted.total = TotalMode::Accurate;
+        assert_eq!(
+            search(store, &counted).await.total,
+            Some(expected.len() as u64),
+            "each resource counts once within {patient:?}"
+        );
+        let by_date = sorted_by(
+            within(patient, vec![]),
+            &[(param_key("date", ParamKind::Date), true)],
+        );
+        assert_eq!(
+            ids(store, &by_date).await,
+            strings(
+                expected
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .as_slice()
+            ),
+            "sorted by date, newest first, within {patient:?}"
+        );
+        let mut with_subjects = within(patient, vec![vec![Condition::Id("shared".to_owned())]]);
+        with_subjects.includes = vec![Include {
+            source_type: "Observation".to_owned(),
+            param: "subject".to_owned(),
+            target_type: None,
+            iterate: false,
+        }];
+        let page = search(store, &with_subjects).await;
+        assert_eq!(ids_of(&page.matches), strings(&["shared"]));
+        assert_eq!(
+            ids_of(&page.included),
+            strings(&["p1"]),
+            "included once within {patient:?}"
+        );
+    }
+    write_one(
+        store,
+        update(
+            in_compartments(
+                observation("shared", vec![token("code", None, "y")]),
+                &["p2"],
+            ),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        id_set(store, &within(Some("p1"), vec![vec![code_is("code", "y")]])).await,
+        Vec::<String>::new(),
+        "an update that leaves a compartment leaves nothing behind in it"
+    );
+    assert_eq!(
+        id_set(store, &within(None, vec![vec![code_is("code", "y")]])).await,
+        strings(&["shared"])
+    );
+    assert_eq!(
+        id_set(store, &within(Some("p2"), vec![vec![code_is("code", "x")]])).await,
+        strings(&["own"])
     );
 }
 

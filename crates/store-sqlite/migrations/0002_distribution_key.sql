@@ -1,0 +1,4 @@
+-- The distribution key: numbered in step with crates/store-postgres/migrations/0002_distribution_key.sql,
+-- which gives every per-patient PostgreSQL table a `shard_key` so that it can be partitioned over
+-- several servers. A SQLite store is one file on one node: there is nothing to distribute, and its
+-- schema does not change.
