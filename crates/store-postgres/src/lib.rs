@@ -48,6 +48,7 @@ mod error;
 mod migrate;
 mod read;
 mod search;
+pub mod shard;
 mod sql;
 mod write;
 
@@ -156,6 +157,12 @@ impl PostgresStore {
             .build()
             .map_err(StoreError::internal)?;
         let mut client = pool.get().await.map_err(Fault::from)?;
+        if shard::role(&client).await? == shard::Role::Shard {
+            return Err(StoreError::Invalid(
+                "this database is one shard of a sharded store: connect to its coordinator"
+                    .to_owned(),
+            ));
+        }
         migrate::migrate(&mut client, clock.now().0).await?;
         drop(client);
         Ok(PostgresStore {

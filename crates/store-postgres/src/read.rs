@@ -8,37 +8,43 @@ use store::{
 
 use crate::cursor::{self, Direction, Position, Scope};
 use crate::error::{Fault, Result, invalid};
-use crate::search::{MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, current_body, resource_from_row};
+use crate::search::{MAX_PAGE_SIZE, RESOURCE_COLUMNS, column_u64, directory_row, with_bodies};
 use crate::sql::Sql;
 use crate::write::{METHOD_CREATE, METHOD_DELETE, METHOD_UPDATE};
 
 /// The current version of a resource, deleted marker included.
+///
+/// Two steps: the directory row, then the body under the resource's home key, bound as a
+/// parameter, so that a sharded store plans and opens only the shard that holds it.
 pub(crate) async fn read(
     client: &Object,
     resource_type: &str,
     id: &str,
 ) -> Result<Option<StoredResource>> {
-    let statement = client
-        .prepare_cached(concat!(
-            "SELECT r.version, r.last_updated, r.deleted, ",
-            current_body!(),
-            " FROM resource r WHERE r.type = $1 AND r.id = $2"
-        ))
-        .await?;
-    let Some(row) = client.query_opt(&statement, &[&resource_type, &id]).await? else {
+    let Some(directory) = directory(client, resource_type, id).await? else {
         return Ok(None);
     };
+    let json = body(client, &directory, directory.version, true).await?;
+    if json.is_none() && !directory.deleted {
+        return Err(Fault(StoreError::internal(
+            "a live resource has no body for its current version",
+        )));
+    }
     Ok(Some(StoredResource {
         resource_type: resource_type.to_owned(),
         id: id.to_owned(),
-        version: column_u64(&row, 0)?,
-        last_updated: Timestamp(row.try_get(1)?),
-        deleted: row.try_get(2)?,
-        json: row.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+        version: u64::try_from(directory.version).map_err(|e| Fault(StoreError::internal(e)))?,
+        last_updated: Timestamp(directory.last_updated),
+        deleted: directory.deleted,
+        json: json.map(|(_, _, json)| json).unwrap_or_default(),
     }))
 }
 
 /// One version of a resource.
+///
+/// Looked up under the resource's current home key first (on a sharded store, that shard alone);
+/// a version written while the resource belonged to another patient is found by the second look,
+/// which reads every shard.
 pub(crate) async fn vread(
     client: &Object,
     resource_type: &str,
@@ -48,27 +54,85 @@ pub(crate) async fn vread(
     let Ok(version) = i64::try_from(version) else {
         return Ok(None);
     };
-    let statement = client
-        .prepare_cached(
-            "SELECT v.version, v.last_updated, v.method, v.json::text FROM resource r \
-             JOIN resource_version v ON v.res = r.pk AND v.version = $3 \
-             WHERE r.type = $1 AND r.id = $2",
-        )
-        .await?;
-    let Some(row) = client
-        .query_opt(&statement, &[&resource_type, &id, &version])
-        .await?
-    else {
+    let Some(directory) = directory(client, resource_type, id).await? else {
+        return Ok(None);
+    };
+    if version > directory.version {
+        return Ok(None);
+    }
+    let mut found = body(client, &directory, version, true).await?;
+    if found.is_none() {
+        found = body(client, &directory, version, false).await?;
+    }
+    let Some((last_updated, method, json)) = found else {
         return Ok(None);
     };
     Ok(Some(StoredResource {
         resource_type: resource_type.to_owned(),
         id: id.to_owned(),
-        version: column_u64(&row, 0)?,
-        last_updated: Timestamp(row.try_get(1)?),
-        deleted: row.try_get::<_, i16>(2)? == METHOD_DELETE,
-        json: row.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+        version: u64::try_from(version).map_err(|e| Fault(StoreError::internal(e)))?,
+        last_updated: Timestamp(last_updated),
+        deleted: method == METHOD_DELETE,
+        json,
     }))
+}
+
+/// A resource's row in the `resource` directory.
+struct Directory {
+    pk: i64,
+    version: i64,
+    last_updated: i64,
+    deleted: bool,
+    shard_key: String,
+}
+
+async fn directory(client: &Object, resource_type: &str, id: &str) -> Result<Option<Directory>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT pk, version, last_updated, deleted, shard_key FROM resource \
+             WHERE type = $1 AND id = $2",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&resource_type, &id]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Directory {
+        pk: row.try_get(0)?,
+        version: row.try_get(1)?,
+        last_updated: row.try_get(2)?,
+        deleted: row.try_get(3)?,
+        shard_key: row.try_get(4)?,
+    }))
+}
+
+/// `(last_updated, method, body)` of one version (an empty body for a delete), looked up under the
+/// resource's home key only (`home_only`) or on every shard.
+async fn body(
+    client: &Object,
+    directory: &Directory,
+    version: i64,
+    home_only: bool,
+) -> Result<Option<(i64, i16, String)>> {
+    let statement = client
+        .prepare_cached(if home_only {
+            "SELECT last_updated, method, json::text FROM resource_version \
+             WHERE shard_key = $3 AND res = $1 AND version = $2"
+        } else {
+            "SELECT last_updated, method, json::text FROM resource_version \
+             WHERE res = $1 AND version = $2 AND $3::text IS NOT NULL"
+        })
+        .await?;
+    let Some(row) = client
+        .query_opt(&statement, &[&directory.pk, &version, &directory.shard_key])
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
+    )))
 }
 
 /// A page of history, newest first, continuing before the cursor's sequence number.
@@ -225,10 +289,8 @@ pub(crate) async fn scan(
             &[&resource_type, &after.unwrap_or(i64::MIN), &limit_sql],
         )
         .await?;
-    let mut resources = rows
-        .iter()
-        .map(resource_from_row)
-        .collect::<Result<Vec<_>>>()?;
+    let rows = rows.iter().map(directory_row).collect::<Result<Vec<_>>>()?;
+    let mut resources = with_bodies(client, rows).await?;
     let more = resources.len() > limit;
     resources.truncate(limit);
     let next = if more {

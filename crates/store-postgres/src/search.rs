@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use store::{
     Condition, Include, ParamKind, Prefix, SearchPage, SearchQuery, SortKey, SortParam, StoreError,
     StoredResource, StringMode, Timestamp, TokenSystem, TotalMode, UriMode, ValueTest,
@@ -284,13 +284,17 @@ fn page_sql(
         let _ = write!(sql.text, ", {}", column.name);
     }
     sql.push(" FROM (SELECT r.pk AS pk");
+    let shard = query
+        .compartment
+        .as_ref()
+        .map(|patient| sql.bind_str(patient));
     for (key, column) in query.sort.iter().zip(columns) {
         sql.push(", ");
-        sort_expression(&mut sql, key);
+        sort_expression(&mut sql, key, shard);
         let _ = write!(sql.text, " AS {}", column.name);
     }
     sql.push(" FROM resource r WHERE ");
-    Filter::new(&mut sql).base(query);
+    Filter::new(&mut sql, shard).base(query);
     sql.push(") AS m");
     if let Some(position) = position {
         sql.push(" WHERE ");
@@ -322,8 +326,9 @@ fn page_sql(
     sql
 }
 
-/// Writes the SQL expression of one sort key on `r`.
-fn sort_expression(sql: &mut Sql, key: &SortKey) {
+/// Writes the SQL expression of one sort key on `r`. Its index rows are read under the
+/// compartment's patient (`shard`, bound) in a compartment search, else under `r`'s home key.
+fn sort_expression(sql: &mut Sql, key: &SortKey, shard: Option<Param>) {
     let (code, kind) = match &key.param {
         SortParam::Id => {
             sql.push("r.id");
@@ -350,9 +355,10 @@ fn sort_expression(sql: &mut Sql, key: &SortKey) {
         ParamKind::Uri => ("idx_uri", "value"),
     };
     let param = sql.bind_str(code);
+    let shard = shard.map_or_else(|| "r.shard_key".to_owned(), |shard| shard.to_string());
     let _ = write!(
         sql.text,
-        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk AND shard_key = r.shard_key \
+        "(SELECT {aggregate}({column}) FROM {table} WHERE res = r.pk AND shard_key = {shard} \
          AND pid IN (SELECT pid FROM search_param WHERE param = {param}))"
     );
 }
@@ -388,7 +394,11 @@ fn keyset(sql: &mut Sql, columns: &[KeyColumn], keys: &[Value], pk: i64, after: 
 async fn count_matches(transaction: &Transaction<'_>, query: &SearchQuery) -> Result<u64> {
     let mut sql = Sql::default();
     sql.push("SELECT count(*) FROM resource r WHERE ");
-    Filter::new(&mut sql).base(query);
+    let shard = query
+        .compartment
+        .as_ref()
+        .map(|patient| sql.bind_str(patient));
+    Filter::new(&mut sql, shard).base(query);
     let row = transaction.query_one(&sql.text, &sql.refs()).await?;
     column_u64(&row, 0)
 }
@@ -406,11 +416,12 @@ struct Filter<'s> {
 }
 
 impl<'s> Filter<'s> {
-    fn new(sql: &'s mut Sql) -> Self {
+    /// `shard`: the bound patient id of a compartment search.
+    fn new(sql: &'s mut Sql, shard: Option<Param>) -> Self {
         Filter {
             sql,
             aliases: 0,
-            shard: None,
+            shard,
         }
     }
 
@@ -427,13 +438,11 @@ impl<'s> Filter<'s> {
     fn base(&mut self, query: &SearchQuery) {
         self.sql.push("NOT r.deleted");
         self.type_restriction("r.type", &query.types);
-        if let Some(patient) = &query.compartment {
-            let patient = self.sql.bind_str(patient);
+        if let Some(patient) = self.shard {
             let _ = write!(
                 self.sql.text,
                 " AND r.pk IN (SELECT res FROM compartment WHERE patient_id = {patient})"
             );
-            self.shard = Some(patient);
         }
         for group in &query.filters {
             self.sql.push(" AND ");
@@ -756,36 +765,81 @@ fn table_of(kind: ParamKind) -> &'static str {
     }
 }
 
-/// The columns selected by [`resource_from_row`] for a resource alias `r`.
-pub(crate) const RESOURCE_COLUMNS: &str = concat!(
-    "r.pk, r.type, r.id, r.version, r.last_updated, ",
-    current_body!()
-);
+/// The directory columns selected by [`directory_row`] for a resource alias `r`.
+pub(crate) const RESOURCE_COLUMNS: &str =
+    "r.pk, r.type, r.id, r.version, r.last_updated, r.shard_key";
 
-/// The body of resource `r`'s current version. A correlated subquery that names the row's
-/// distribution key, rather than a join: on a sharded store it is pruned, row by row, to the one
-/// shard that holds the body, whatever plan the rest of the query gets.
-macro_rules! current_body {
-    () => {
-        "(SELECT rv.json::text FROM resource_version rv \
-         WHERE rv.res = r.pk AND rv.version = r.version AND rv.shard_key = r.shard_key)"
-    };
+/// A live resource's directory row (selected with [`RESOURCE_COLUMNS`]): everything but its body.
+pub(crate) struct DirectoryRow {
+    pub(crate) pk: i64,
+    pub(crate) shard_key: String,
+    /// With an empty body until [`with_bodies`] fills it.
+    pub(crate) resource: StoredResource,
 }
-pub(crate) use current_body;
 
-/// Reads a live resource from a row selected with [`RESOURCE_COLUMNS`], with its pk.
-pub(crate) fn resource_from_row(row: &Row) -> Result<(i64, StoredResource)> {
-    Ok((
-        row.try_get(0)?,
-        StoredResource {
+/// Reads a row selected with [`RESOURCE_COLUMNS`].
+pub(crate) fn directory_row(row: &Row) -> Result<DirectoryRow> {
+    Ok(DirectoryRow {
+        pk: row.try_get(0)?,
+        shard_key: row.try_get(5)?,
+        resource: StoredResource {
             resource_type: row.try_get(1)?,
             id: row.try_get(2)?,
             version: column_u64(row, 3)?,
             last_updated: Timestamp(row.try_get(4)?),
             deleted: false,
-            json: row.try_get::<_, Option<String>>(5)?.unwrap_or_default(),
+            json: String::new(),
         },
-    ))
+    })
+}
+
+/// Fetches the current bodies of `rows` and returns them as `(pk, resource)`, in order.
+///
+/// The bodies are looked up by the rows' home keys, bound as a parameter, so that on a sharded
+/// store only the shards holding them are planned and opened (a key computed per row inside the
+/// query would leave every shard in the plan). Every backend connection runs with
+/// `plan_cache_mode = force_custom_plan` on a sharded store, so the keys prune at plan time.
+pub(crate) async fn with_bodies<C: GenericClient>(
+    client: &C,
+    rows: Vec<DirectoryRow>,
+) -> Result<Vec<(i64, StoredResource)>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<&str> = rows.iter().map(|row| row.shard_key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let pks: Vec<i64> = rows.iter().map(|row| row.pk).collect();
+    let mut versions: Vec<i64> = rows
+        .iter()
+        .map(|row| i64::try_from(row.resource.version).unwrap_or(i64::MAX))
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let statement = client
+        .prepare_cached(
+            "SELECT res, version, json::text FROM resource_version \
+             WHERE shard_key = ANY($1::text[]) AND res = ANY($2::int8[]) AND version = ANY($3::int8[])",
+        )
+        .await?;
+    let found = client.query(&statement, &[&keys, &pks, &versions]).await?;
+    let mut bodies: HashMap<(i64, i64), String> = HashMap::with_capacity(found.len());
+    for row in &found {
+        if let Some(json) = row.try_get::<_, Option<String>>(2)? {
+            bodies.insert((row.try_get(0)?, row.try_get(1)?), json);
+        }
+    }
+    rows.into_iter()
+        .map(|mut row| {
+            let version = i64::try_from(row.resource.version).unwrap_or(i64::MAX);
+            row.resource.json = bodies.remove(&(row.pk, version)).ok_or_else(|| {
+                Fault(StoreError::internal(
+                    "a live resource has no body for its current version",
+                ))
+            })?;
+            Ok((row.pk, row.resource))
+        })
+        .collect()
 }
 
 /// Reads a non-negative bigint column (versions, counts) as `u64`.
@@ -808,8 +862,9 @@ async fn fetch_by_pk(
         ))
         .await?;
     let rows = transaction.query(&statement, &[&pks]).await?;
+    let rows = rows.iter().map(directory_row).collect::<Result<Vec<_>>>()?;
     let mut by_pk: HashMap<i64, StoredResource> =
-        rows.iter().map(resource_from_row).collect::<Result<_>>()?;
+        with_bodies(transaction, rows).await?.into_iter().collect();
     Ok(pks
         .iter()
         .filter_map(|pk| by_pk.remove(pk).map(|resource| (*pk, resource)))
@@ -867,7 +922,7 @@ async fn include_level(
         .prepare_cached(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM idx_reference x \
              JOIN resource r ON r.type = x.target_type AND r.id = x.target_id \
-             WHERE x.res = ANY($1) \
+             WHERE x.res = ANY($1) AND x.shard_key = ANY($5::text[]) \
              AND x.pid = (SELECT pid FROM search_param WHERE type = $2 AND param = $3) \
              AND ($4::text IS NULL OR x.target_type = $4::text) AND NOT r.deleted ORDER BY r.pk"
         ))
@@ -880,7 +935,7 @@ async fn include_level(
              AND x.target_id = m.id AND x.target_type = m.type \
              JOIN resource r ON r.pk = x.res \
              WHERE m.pk = ANY($1) AND ($4::text IS NULL OR m.type = $4::text) \
-             ORDER BY r.pk"
+             AND cardinality($5::text[]) >= 0 ORDER BY r.pk"
         ))
         .await?;
     let passes = query
@@ -895,6 +950,18 @@ async fn include_level(
                 .filter(applies)
                 .map(|include| (&reverse, include)),
         );
+    // The sources' home keys, bound so that a forward include reads their index rows on their
+    // shards only.
+    let keys_statement = transaction
+        .prepare_cached(
+            "SELECT coalesce(array_agg(DISTINCT shard_key), '{}') FROM resource WHERE pk = ANY($1)",
+        )
+        .await?;
+    let keys: Vec<String> = transaction
+        .query_one(&keys_statement, &[&from])
+        .await?
+        .try_get(0)?;
+    let mut found = Vec::new();
     for (statement, include) in passes {
         let rows = transaction
             .query(
@@ -904,15 +971,17 @@ async fn include_level(
                     &include.source_type,
                     &include.param,
                     &include.target_type,
+                    &keys,
                 ],
             )
             .await?;
         for row in &rows {
-            let (pk, resource) = resource_from_row(row)?;
-            if seen.insert(pk) {
-                included.push((pk, resource));
+            let row = directory_row(row)?;
+            if seen.insert(row.pk) {
+                found.push(row);
             }
         }
     }
+    included.extend(with_bodies(transaction, found).await?);
     Ok(())
 }

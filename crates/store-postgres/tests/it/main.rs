@@ -8,6 +8,7 @@
 //! the suite never passes vacuously in CI.
 
 mod postgres;
+mod sharded;
 
 use std::io::Write as _;
 use std::sync::Arc;
