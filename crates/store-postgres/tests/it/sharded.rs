@@ -133,8 +133,7 @@ async fn a_shard_cannot_be_served_directly_nor_a_used_store_sharded() {
         Arc::new(store::SystemClock),
     )
     .await
-    .err()
-    .expect("a shard is refused");
+    .expect_err("a shard is refused");
     assert!(
         refused.to_string().contains("coordinator"),
         "says where to connect: {refused}"
@@ -159,8 +158,7 @@ async fn a_shard_cannot_be_served_directly_nor_a_used_store_sharded() {
         Arc::new(store::SystemClock),
     )
     .await
-    .err()
-    .expect("a store holding resources is not sharded");
+    .expect_err("a store holding resources is not sharded");
     assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
 }
 
