@@ -99,6 +99,8 @@ impl Default for PostgresOptions {
 /// The PostgreSQL store. Cheap to share behind an `Arc<dyn Store>`.
 pub struct PostgresStore {
     pool: Pool,
+    /// A streaming read replica's pool, which serves searches and history when set.
+    replica: Option<Pool>,
     clock: Arc<dyn Clock>,
     params: ParamIds,
     write_retries: u32,
@@ -126,36 +128,7 @@ impl PostgresStore {
         options: PostgresOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(StoreError::Invalid(
-                "not a postgres:// or postgresql:// URL".to_owned(),
-            ));
-        }
-        // The parse error would echo the URL, password included: say only that it is malformed.
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|_| StoreError::Invalid("the PostgreSQL URL is malformed".to_owned()))?;
-        config.connect_timeout(options.connect_timeout);
-        config.application_name("tsunagu");
-        config.options(format!(
-            "-c statement_timeout={}",
-            options.statement_timeout.as_millis()
-        ));
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(StoreError::internal)?;
+        let pool = build_pool(url, &options)?;
         let mut client = pool.get().await.map_err(Fault::from)?;
         if shard::role(&client).await? == shard::Role::Shard {
             return Err(StoreError::Invalid(
@@ -167,20 +140,104 @@ impl PostgresStore {
         drop(client);
         Ok(PostgresStore {
             pool,
+            replica: None,
             clock,
             params: ParamIds::default(),
             write_retries: options.write_retries,
         })
     }
 
+    /// Serves searches and history from the read replica at `url` (a streaming standby of this
+    /// store's database, same pool options); reads by id, versions, writes (and the searches
+    /// inside conditional writes) stay on the primary.
+    ///
+    /// A search on an asynchronous standby may miss writes committed in the last moments before
+    /// it (its replay lag); with `synchronous_commit = remote_apply` and the standby listed in
+    /// `synchronous_standby_names`, a write is visible on it once acknowledged.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed URL or a replica whose schema differs from this binary's;
+    /// `Unavailable` when it cannot be reached.
+    pub async fn with_read_replica(
+        mut self,
+        url: &str,
+        options: &PostgresOptions,
+    ) -> Result<Self, StoreError> {
+        let replica = build_pool(url, options)?;
+        let client = replica.get().await.map_err(Fault::from)?;
+        let version: i64 = client
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(|_| {
+                StoreError::Invalid("the read replica holds no tsunagu schema".to_owned())
+            })?
+            .get(0);
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "the read replica's schema version is {version}, this binary's {SCHEMA_VERSION}: \
+                 is it a replica of this database?"
+            )));
+        }
+        drop(client);
+        self.replica = Some(replica);
+        Ok(self)
+    }
+
     /// Closes every connection; later calls answer `Unavailable`.
     pub fn close(&self) {
         self.pool.close();
+        if let Some(replica) = &self.replica {
+            replica.close();
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await.map_err(Fault::from)?)
     }
+
+    /// A connection for searches and history: the replica's when there is one.
+    async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        let pool = self.replica.as_ref().unwrap_or(&self.pool);
+        Ok(pool.get().await.map_err(Fault::from)?)
+    }
+}
+
+/// A bounded pool of connections to `url` with the options' timeouts (its errors never echo the
+/// URL: it may hold a password).
+fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Invalid(
+            "not a postgres:// or postgresql:// URL".to_owned(),
+        ));
+    }
+    // The parse error would echo the URL, password included: say only that it is malformed.
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|_| StoreError::Invalid("the PostgreSQL URL is malformed".to_owned()))?;
+    config.connect_timeout(options.connect_timeout);
+    config.application_name("tsunagu");
+    config.options(format!(
+        "-c statement_timeout={}",
+        options.statement_timeout.as_millis()
+    ));
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.max_connections.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(StoreError::internal)
 }
 
 #[async_trait]
@@ -233,7 +290,7 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.reader().await?;
         let transaction = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -247,7 +304,7 @@ impl Store for PostgresStore {
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.reader().await?;
         let transaction = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)

@@ -8,6 +8,7 @@
 //! the suite never passes vacuously in CI.
 
 mod postgres;
+mod replica;
 mod sharded;
 
 use std::io::Write as _;
@@ -143,4 +144,18 @@ async fn conformance() {
         "store-postgres passed all {} conformance scenarios",
         store::conformance::scenario_names().len()
     );
+}
+
+/// Removes every resource from the store at `url` (keeping its schema and interned parameters),
+/// for suites that reuse one database across scenarios.
+pub async fn empty_store(url: &str) {
+    let tables: Vec<&str> = store_postgres::shard::DISTRIBUTED_TABLES
+        .iter()
+        .map(|(table, _)| *table)
+        .collect();
+    admin_execute(
+        url,
+        &format!("TRUNCATE resource, {} RESTART IDENTITY", tables.join(", ")),
+    )
+    .await;
 }

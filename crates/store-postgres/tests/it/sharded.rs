@@ -15,7 +15,7 @@ use store::{
 use store_postgres::shard::{self, Layout};
 use store_postgres::{PostgresOptions, PostgresStore};
 
-use crate::{TestDatabase, admin_execute, test_url};
+use crate::{TestDatabase, empty_store, test_url};
 
 /// The shard servers' admin URLs, or None (after a loud notice) when unset locally.
 ///
@@ -98,18 +98,7 @@ async fn conformance_on_three_shards() {
     store::conformance::run_all(|| {
         let sharded = Arc::clone(&sharded);
         async move {
-            admin_execute(
-                &sharded.coordinator.url,
-                &format!(
-                    "TRUNCATE resource, {} RESTART IDENTITY",
-                    shard::DISTRIBUTED_TABLES
-                        .iter()
-                        .map(|(table, _)| *table)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-            .await;
+            empty_store(&sharded.coordinator.url).await;
             Arc::new(sharded.store().await) as Arc<dyn Store>
         }
     })
