@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use store::{Store, SystemClock};
 
 // No `Debug`: the database URL may carry a password, and nothing should be able to print it.
@@ -32,8 +32,59 @@ struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "TSUNAGU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    pool: PostgresPool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The PostgreSQL connection pool (ignored for `sqlite://` URLs). The defaults are
+/// `store_postgres::PostgresOptions::default()`'s; a unit test keeps them equal.
+#[derive(Debug, Clone, Copy, Args)]
+#[command(next_help_heading = "PostgreSQL pool (postgres:// URLs only)")]
+struct PostgresPool {
+    /// Most database connections open at once; requests beyond it wait for a free one.
+    #[arg(
+        long = "pg-max-connections",
+        global = true,
+        value_name = "COUNT",
+        env = "TSUNAGU_PG_MAX_CONNECTIONS",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_connections: u32,
+    /// How long opening one connection may take, in milliseconds, before the request answers 503.
+    #[arg(
+        long = "pg-connect-timeout-ms",
+        global = true,
+        value_name = "MS",
+        env = "TSUNAGU_PG_CONNECT_TIMEOUT_MS",
+        default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    connect_timeout_ms: u64,
+    /// How long a request waits for a free pooled connection, in milliseconds, before it answers
+    /// 503.
+    #[arg(
+        long = "pg-wait-timeout-ms",
+        global = true,
+        value_name = "MS",
+        env = "TSUNAGU_PG_WAIT_TIMEOUT_MS",
+        default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    wait_timeout_ms: u64,
+    /// The server-side `statement_timeout` of every connection, in milliseconds: a statement
+    /// running longer is cancelled and its request answers 503.
+    #[arg(
+        long = "pg-statement-timeout-ms",
+        global = true,
+        value_name = "MS",
+        env = "TSUNAGU_PG_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -85,7 +136,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let store = open_store(&cli.database).await?;
+    let store = open_store(&cli.database, cli.pool).await?;
     let app = app::App::new(store, app::Settings::default());
     match cli.command {
         Command::Serve {
@@ -117,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Opens the backend named by the URL scheme.
-async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(url: &str, pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = store_sqlite::SqliteStore::open_url(
             url,
@@ -128,26 +179,37 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return open_postgres(url).await;
+        return open_postgres(url, pool).await;
     }
     bail!("unknown database URL scheme; expected sqlite://PATH or postgres://USER@HOST/DATABASE")
 }
 
 /// Opens the PostgreSQL backend (the error never shows the URL: it may hold a password).
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store_postgres::PostgresStore::connect(
-        url,
-        store_postgres::PostgresOptions::default(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .context("cannot open the PostgreSQL store")?;
+async fn open_postgres(url: &str, pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store_postgres::PostgresStore::connect(url, pool.options(), Arc::new(SystemClock))
+        .await
+        .context("cannot open the PostgreSQL store")?;
     Ok(Arc::new(store))
 }
 
+#[cfg(feature = "postgres")]
+impl PostgresPool {
+    /// The store options: these flags over the defaults (write retries stay the default).
+    fn options(self) -> store_postgres::PostgresOptions {
+        use std::time::Duration;
+        store_postgres::PostgresOptions {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            wait_timeout: Duration::from_millis(self.wait_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            ..store_postgres::PostgresOptions::default()
+        }
+    }
+}
+
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_postgres(_url: &str, _pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
     bail!(
         "this build has no PostgreSQL backend: rebuild with `--features postgres` \
          (part of the default features), or use a sqlite:// URL"
@@ -225,3 +287,6 @@ async fn export(app: &app::App, out: &std::path::Path, types: Vec<String>) -> an
     println!("exported {total} resources");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

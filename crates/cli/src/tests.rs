@@ -1,0 +1,56 @@
+//! Unit tests of the command line: the PostgreSQL pool flags default to the store's own defaults
+//! and map onto its options.
+
+use clap::Parser as _;
+
+use crate::Cli;
+
+#[cfg(feature = "postgres")]
+#[test]
+fn pool_flags_default_to_the_store_defaults() {
+    let cli = Cli::try_parse_from(["tsunagu", "migrate"]).expect("parse");
+    let options = cli.pool.options();
+    let defaults = store_postgres::PostgresOptions::default();
+    assert_eq!(options.max_connections, defaults.max_connections);
+    assert_eq!(options.connect_timeout, defaults.connect_timeout);
+    assert_eq!(options.wait_timeout, defaults.wait_timeout);
+    assert_eq!(options.statement_timeout, defaults.statement_timeout);
+    assert_eq!(options.write_retries, defaults.write_retries);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn pool_flags_map_onto_the_store_options_after_the_subcommand_too() {
+    let cli = Cli::try_parse_from([
+        "tsunagu",
+        "--pg-max-connections",
+        "4",
+        "serve",
+        "--pg-connect-timeout-ms",
+        "1500",
+        "--pg-wait-timeout-ms",
+        "250",
+        "--pg-statement-timeout-ms",
+        "60000",
+    ])
+    .expect("parse");
+    let options = cli.pool.options();
+    use std::time::Duration;
+    assert_eq!(options.max_connections, 4);
+    assert_eq!(options.connect_timeout, Duration::from_millis(1500));
+    assert_eq!(options.wait_timeout, Duration::from_millis(250));
+    assert_eq!(options.statement_timeout, Duration::from_secs(60));
+}
+
+#[test]
+fn a_pool_of_zero_connections_or_a_zero_timeout_is_refused() {
+    for flag in [
+        "--pg-max-connections",
+        "--pg-connect-timeout-ms",
+        "--pg-wait-timeout-ms",
+        "--pg-statement-timeout-ms",
+    ] {
+        let parsed = Cli::try_parse_from(["tsunagu", flag, "0", "migrate"]);
+        assert!(parsed.is_err(), "{flag} 0 was accepted");
+    }
+}
