@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops a throwaway PostgreSQL 15 cluster that lives in one directory.
 #
-#   scripts/pg-cluster.sh start DIR            # prints the port on stdout
+#   scripts/pg-cluster.sh start DIR [NAME=VALUE...]   # prints the port on stdout
+#   scripts/pg-cluster.sh standby DIR PRIMARY_DIR [NAME=VALUE...]
 #   scripts/pg-cluster.sh stop DIR [MODE]      # MODE: fast (default), immediate or smart
 #   scripts/pg-cluster.sh freeze DIR           # SIGSTOP the server's processes (a hung database)
 #   scripts/pg-cluster.sh thaw DIR             # SIGCONT them
@@ -12,6 +13,12 @@
 # database away and bring it back. The server listens on 127.0.0.1 only, with fsync and
 # synchronous_commit on (the durability the backends rely on). Its URL is
 # postgres://tsunagu:tsunagu-test@127.0.0.1:PORT/postgres; this script never prints it.
+# NAME=VALUE settings are written to the new cluster's postgresql.conf (so they hold after a
+# restart too); they are ignored when DIR already holds a cluster.
+#
+# `standby` creates DIR as a hot standby of the running cluster in PRIMARY_DIR (pg_basebackup with
+# streaming replication, `-R`), starts it on a free port and prints the port. For synchronous
+# replication start the primary with synchronous_standby_names='*' and a synchronous_commit level.
 #
 # DIR holds data/ (the cluster), socket/, server.log and port. Removing DIR is the caller's job,
 # after `stop`. There is no Docker on our machines: the server binaries come from Debian's
@@ -21,7 +28,8 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start DIR | stop DIR [fast|immediate|smart] | freeze DIR | thaw DIR" >&2
+    echo "usage: $0 start DIR [NAME=VALUE...] | standby DIR PRIMARY_DIR [NAME=VALUE...]" >&2
+    echo "       $0 stop DIR [fast|immediate|smart] | freeze DIR | thaw DIR" >&2
     exit 2
 }
 
@@ -79,13 +87,54 @@ start() {
         as_cluster_user "$PG_BIN/initdb" -D "$data" -U tsunagu --pwfile="$DIR/pwfile" \
             --auth=scram-sha-256 --encoding=UTF8 --locale=C >"$DIR/initdb.log" 2>&1 \
             || { cat "$DIR/initdb.log" >&2; exit 1; }
+        # Defaults first: the caller's settings come later in the file, and win.
+        write_settings "$data" fsync=on synchronous_commit=on max_connections=200 "$@"
     fi
-    local port
+    run_server
+}
+
+# Appends NAME=VALUE settings to the postgresql.conf in DATA.
+write_settings() {
+    local data=$1 setting
+    shift
+    for setting in "$@"; do
+        case "$setting" in
+            *=*) ;;
+            *) echo "pg-cluster: a setting must be NAME=VALUE" >&2; exit 2 ;;
+        esac
+        printf "%s = '%s'\n" "${setting%%=*}" "${setting#*=}" | as_cluster_user tee -a "$data/postgresql.conf" >/dev/null
+    done
+}
+
+# Starts the server of the cluster in DIR on its port and prints the port.
+run_server() {
+    local data="$DIR/data" socket="$DIR/socket" port
     port=$(cat "$DIR/port")
     as_cluster_user "$PG_BIN/pg_ctl" -D "$data" -l "$DIR/server.log" -w -t 60 start \
-        -o "-k $socket -p $port -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=200" \
+        -o "-k $socket -p $port -c listen_addresses=127.0.0.1" \
         >/dev/null || { tail -n 50 "$DIR/server.log" >&2; exit 1; }
     echo "$port"
+}
+
+standby() {
+    local primary
+    primary=$(cd "$1" && pwd)
+    shift
+    install_if_missing
+    [ -f "$primary/port" ] || { echo "pg-cluster: no cluster in PRIMARY_DIR" >&2; exit 1; }
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd)
+    mkdir -p "$DIR/socket"
+    free_port >"$DIR/port"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$DIR"
+    fi
+    as_cluster_user env PGPASSWORD="$PASSWORD" "$PG_BIN/pg_basebackup" -h 127.0.0.1 \
+        -p "$(cat "$primary/port")" -U tsunagu -D "$DIR/data" -R -X stream >"$DIR/basebackup.log" 2>&1 \
+        || { cat "$DIR/basebackup.log" >&2; exit 1; }
+    # A standby takes the primary's settings with its copy; its own go last and win.
+    write_settings "$DIR/data" hot_standby=on hot_standby_feedback=on "$@"
+    run_server
 }
 
 stop() {
@@ -122,7 +171,8 @@ signal_server() {
 }
 
 case "$ACTION" in
-    start) [ "$#" -eq 2 ] || usage; start ;;
+    start) shift 2; start "$@" ;;
+    standby) [ "$#" -ge 3 ] || usage; shift 2; standby "$@" ;;
     stop) [ "$#" -le 3 ] || usage; stop "${3:-fast}" ;;
     freeze) [ "$#" -eq 2 ] || usage; signal_server STOP ;;
     thaw) [ "$#" -eq 2 ] || usage; signal_server CONT ;;

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Runs COMMAND... with a throwaway PostgreSQL 15 cluster and TEST_POSTGRES_URL pointing at it.
+# Runs COMMAND... with throwaway PostgreSQL 15 clusters and the URLs of their admin databases in
+# the environment:
 #
 #   scripts/with-postgres.sh cargo test --workspace
 #
-# The cluster lives in a fresh temporary directory, listens on a free loopback port only, runs with
-# fsync and synchronous_commit on (the durability the backend relies on), and is stopped and removed
-# when the command ends, whatever its outcome. There is no Docker on our machines: the server binaries
-# come from Debian's PostgreSQL 15 (installed with apt-get only when missing). initdb refuses to run as
-# root, so the cluster runs as the `postgres` system user when invoked as root.
+#   TEST_POSTGRES_URL          one cluster (the single-node store; also the coordinator of the
+#                              sharded tests)
+#   TEST_POSTGRES_SHARD_URLS   three more clusters, separated by spaces: the shard servers
+#   TEST_POSTGRES_PRIMARY_URL  a primary committing with synchronous_commit = remote_apply ...
+#   TEST_POSTGRES_STANDBY_URL  ... and its hot standby (streaming replication, synchronous)
+#
+# Every cluster lives under one fresh temporary directory, listens on a free loopback port only,
+# runs with fsync on, and is stopped and removed when the command ends, whatever its outcome.
+# scripts/pg-cluster.sh does the work (and installs Debian's PostgreSQL 15 when it is missing).
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -15,67 +20,68 @@ if [ "$#" -eq 0 ]; then
     exit 2
 fi
 
-PG_BIN=/usr/lib/postgresql/15/bin
-if [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
-    echo "== with-postgres: installing PostgreSQL 15 (binaries missing)" >&2
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "with-postgres: $PG_BIN is missing and we are not root; install Debian's postgresql-15" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql-15 >/dev/null || apt-get install -y -qq postgresql >/dev/null
-fi
-
-# Run cluster commands as `postgres` when we are root; as ourselves otherwise.
-as_cluster_user() {
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
+CLUSTER="$(cd "$(dirname "$0")" && pwd)/pg-cluster.sh"
 WORK_DIR=$(mktemp -d /tmp/tsunagu-pg.XXXXXX)
-DATA_DIR="$WORK_DIR/data"
-SOCKET_DIR="$WORK_DIR/socket"
-mkdir -p "$SOCKET_DIR"
-if [ "$(id -u)" -eq 0 ]; then
-    chown -R postgres: "$WORK_DIR"
-fi
+# The cluster user must reach the directories under it.
+chmod 755 "$WORK_DIR"
+CLUSTERS=()
 
 cleanup() {
     local status=$?
-    if [ -f "$DATA_DIR/postmaster.pid" ]; then
-        as_cluster_user "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    local index
+    # Standbys were started last: stop in reverse order.
+    for ((index = ${#CLUSTERS[@]} - 1; index >= 0; index--)); do
+        "$CLUSTER" stop "${CLUSTERS[$index]}" immediate >/dev/null 2>&1 || true
+    done
     rm -rf "$WORK_DIR"
     exit "$status"
 }
 trap cleanup EXIT INT TERM
 
-# A free loopback port: bind port 0 and read back what the kernel chose.
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null || true)
-if [ -z "$PORT" ]; then
-    PORT=$(( 20000 + RANDOM % 20000 ))
+url_of() {
+    echo "postgres://tsunagu:tsunagu-test@127.0.0.1:$1/postgres"
+}
+
+start() {
+    local name=$1
+    shift
+    CLUSTERS+=("$WORK_DIR/$name")
+    "$CLUSTER" start "$WORK_DIR/$name" "$@"
+}
+
+MAIN_PORT=$(start main)
+export TEST_POSTGRES_URL
+TEST_POSTGRES_URL=$(url_of "$MAIN_PORT")
+
+SHARD_URLS=()
+for shard in 0 1 2; do
+    SHARD_URLS+=("$(url_of "$(start "shard$shard")")")
+done
+export TEST_POSTGRES_SHARD_URLS="${SHARD_URLS[*]}"
+
+PRIMARY_PORT=$(start primary "synchronous_standby_names=*" synchronous_commit=remote_apply)
+CLUSTERS+=("$WORK_DIR/standby")
+STANDBY_PORT=$("$CLUSTER" standby "$WORK_DIR/standby" "$WORK_DIR/primary" max_standby_streaming_delay=5s)
+export TEST_POSTGRES_PRIMARY_URL TEST_POSTGRES_STANDBY_URL
+TEST_POSTGRES_PRIMARY_URL=$(url_of "$PRIMARY_PORT")
+TEST_POSTGRES_STANDBY_URL=$(url_of "$STANDBY_PORT")
+
+# Until the standby is attached as synchronous, commits on the primary would not wait for it.
+for _ in $(seq 60); do
+    state=$(PGPASSWORD=tsunagu-test psql -X -tA -h 127.0.0.1 -p "$PRIMARY_PORT" -U tsunagu -d postgres \
+        -c "SELECT sync_state FROM pg_stat_replication" 2>/dev/null || true)
+    [ "$state" = sync ] && break
+    sleep 0.5
+done
+if [ "${state:-}" != sync ]; then
+    echo "with-postgres: the standby did not become synchronous" >&2
+    exit 1
 fi
 
-PASSWORD=tsunagu-test
-echo "$PASSWORD" >"$WORK_DIR/pwfile"
-if [ "$(id -u)" -eq 0 ]; then
-    chown postgres: "$WORK_DIR/pwfile"
-fi
-as_cluster_user "$PG_BIN/initdb" -D "$DATA_DIR" -U tsunagu --pwfile="$WORK_DIR/pwfile" \
-    --auth=scram-sha-256 --encoding=UTF8 --locale=C >"$WORK_DIR/initdb.log" 2>&1 \
-    || { cat "$WORK_DIR/initdb.log" >&2; exit 1; }
-as_cluster_user "$PG_BIN/pg_ctl" -D "$DATA_DIR" -l "$WORK_DIR/server.log" -w -t 60 start \
-    -o "-k $SOCKET_DIR -p $PORT -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=200" \
-    >/dev/null || { cat "$WORK_DIR/server.log" >&2; exit 1; }
+echo "== with-postgres: PostgreSQL $(/usr/lib/postgresql/15/bin/postgres --version | awk '{print $3}'):" \
+    "main on $MAIN_PORT, 3 shard servers, primary $PRIMARY_PORT with standby $STANDBY_PORT (in $WORK_DIR)" >&2
 
-export TEST_POSTGRES_URL="postgres://tsunagu:$PASSWORD@127.0.0.1:$PORT/postgres"
-echo "== with-postgres: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT (cluster in $WORK_DIR)" >&2
-
-# Not `exec`: the trap must run after the command to stop the cluster.
+# Not `exec`: the trap must run after the command to stop the clusters.
 set +e
 "$@"
 status=$?
