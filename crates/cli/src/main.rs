@@ -34,6 +34,10 @@ struct Cli {
     log_format: LogFormat,
     #[command(flatten)]
     pool: PostgresPool,
+    /// A streaming read replica of the PostgreSQL database (`postgres://...`) that serves searches
+    /// and history; reads by id and every write stay on `--database`.
+    #[arg(long, global = true, env = "TSUNAGU_READ_REPLICA", value_name = "URL")]
+    read_replica: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,7 +97,8 @@ enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Subcommand)]
+// No `Debug` either: shard URLs carry passwords.
+#[derive(Subcommand)]
 enum Command {
     /// Serve the FHIR API.
     Serve {
@@ -130,13 +135,35 @@ enum Command {
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// Shard a new PostgreSQL store by patient over several PostgreSQL servers (docs/scale-out.md).
+    Shard {
+        #[command(subcommand)]
+        action: ShardCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShardCommand {
+    /// Make `--database` the coordinator of a store partitioned over the given shard databases
+    /// (each new and empty); running it again with the same shards changes nothing.
+    Init {
+        /// A shard database, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; once per shard.
+        #[arg(long = "shard", required = true, value_name = "URL")]
+        shards: Vec<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let store = open_store(&cli.database, cli.pool).await?;
+    if let Command::Shard {
+        action: ShardCommand::Init { shards },
+    } = &cli.command
+    {
+        return shard_init(&cli.database, shards).await;
+    }
+    let store = open_store(&cli.database, cli.pool, cli.read_replica.as_deref()).await?;
     let app = app::App::new(store, app::Settings::default());
     match cli.command {
         Command::Serve {
@@ -163,13 +190,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Import { paths, batch } => import::run(&app, &paths, batch).await?,
         Command::Export { out, types } => export(&app, &out, types).await?,
         Command::Migrate => tracing::info!("the schema is up to date"),
+        Command::Shard { .. } => unreachable!("handled before the store is opened"),
     }
     Ok(())
 }
 
 /// Opens the backend named by the URL scheme.
-async fn open_store(url: &str, pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(
+    url: &str,
+    pool: PostgresPool,
+    read_replica: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
+        if read_replica.is_some() {
+            bail!("--read-replica needs a postgres:// database; a SQLite store has no replicas");
+        }
         let store = store_sqlite::SqliteStore::open_url(
             url,
             store_sqlite::SqliteOptions::default(),
@@ -179,18 +214,56 @@ async fn open_store(url: &str, pool: PostgresPool) -> anyhow::Result<Arc<dyn Sto
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return open_postgres(url, pool).await;
+        return open_postgres(url, pool, read_replica).await;
     }
     bail!("unknown database URL scheme; expected sqlite://PATH or postgres://USER@HOST/DATABASE")
 }
 
 /// Opens the PostgreSQL backend (the error never shows the URL: it may hold a password).
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str, pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store_postgres::PostgresStore::connect(url, pool.options(), Arc::new(SystemClock))
-        .await
-        .context("cannot open the PostgreSQL store")?;
+async fn open_postgres(
+    url: &str,
+    pool: PostgresPool,
+    read_replica: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let options = pool.options();
+    let mut store =
+        store_postgres::PostgresStore::connect(url, options.clone(), Arc::new(SystemClock))
+            .await
+            .context("cannot open the PostgreSQL store")?;
+    if let Some(replica) = read_replica {
+        store = store
+            .with_read_replica(replica, &options)
+            .await
+            .context("cannot use the read replica")?;
+        tracing::info!("searches and history are served by the read replica");
+    }
     Ok(Arc::new(store))
+}
+
+/// `tsunagu shard init`.
+#[cfg(feature = "postgres")]
+async fn shard_init(coordinator: &str, shards: &[String]) -> anyhow::Result<()> {
+    if !(coordinator.starts_with("postgres://") || coordinator.starts_with("postgresql://")) {
+        bail!("sharding needs a postgres:// --database (the coordinator)");
+    }
+    let layout = store_postgres::shard::init(coordinator, shards, Arc::new(SystemClock))
+        .await
+        .context("cannot shard the store")?;
+    if layout.created {
+        tracing::info!(shards = layout.shards, "the store is sharded by patient");
+    } else {
+        tracing::info!(
+            shards = layout.shards,
+            "the store was already sharded over these shards"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn shard_init(_coordinator: &str, _shards: &[String]) -> anyhow::Result<()> {
+    bail!("this build has no PostgreSQL backend: rebuild with `--features postgres`")
 }
 
 #[cfg(feature = "postgres")]
@@ -209,7 +282,11 @@ impl PostgresPool {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str, _pool: PostgresPool) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_postgres(
+    _url: &str,
+    _pool: PostgresPool,
+    _read_replica: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
     bail!(
         "this build has no PostgreSQL backend: rebuild with `--features postgres` \
          (part of the default features), or use a sqlite:// URL"
