@@ -128,7 +128,8 @@ impl App {
         query.sort.clear();
         query.includes.clear();
         query.revincludes.clear();
-        let page = self.store.search(&query).await?;
+        // On the primary: a replica's lag could hide the resource the write must find.
+        let page = self.store.search_latest(&query).await?;
         Ok(page
             .matches
             .into_iter()

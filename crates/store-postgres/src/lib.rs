@@ -290,17 +290,13 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let mut client = self.reader().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(Fault::from)?;
-        let page = search::search(&transaction, query).await?;
-        transaction.commit().await.map_err(Fault::from)?;
-        Ok(page)
+        let client = self.reader().await?;
+        search_on(client, query).await
+    }
+
+    async fn search_latest(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let client = self.client().await?;
+        search_on(client, query).await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -337,4 +333,21 @@ impl Store for PostgresStore {
         client.simple_query("SELECT 1").await.map_err(Fault::from)?;
         Ok(())
     }
+}
+
+/// Runs a search in one `REPEATABLE READ` read-only transaction on `client`.
+async fn search_on(
+    mut client: deadpool_postgres::Object,
+    query: &SearchQuery,
+) -> Result<SearchPage, StoreError> {
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(Fault::from)?;
+    let page = search::search(&transaction, query).await?;
+    transaction.commit().await.map_err(Fault::from)?;
+    Ok(page)
 }

@@ -77,6 +77,16 @@ pub trait Store: Send + Sync + 'static {
     /// `Unavailable`, `Internal`.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
 
+    /// A search whose answer decides a write (the match of a conditional update or delete, a
+    /// conditional reference in a transaction): it sees every write committed before it started.
+    /// A store that serves searches from replicas runs this one on its primary.
+    ///
+    /// # Errors
+    /// As [`Store::search`].
+    async fn search_latest(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.search(query).await
+    }
+
     /// History of one resource, one type, or the whole system, newest first, paged by cursor.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! Read replicas (`PostgresStore::with_read_replica`): searches and history go to the replica,
-//! everything else to the primary; and the whole conformance suite with searches served by a
+//! everything else (searches that decide writes included) to the primary; and the whole conformance suite with searches served by a
 //! real streaming standby.
 //!
 //! The standby test needs `TEST_POSTGRES_PRIMARY_URL` and `TEST_POSTGRES_STANDBY_URL`: a primary
@@ -104,6 +104,11 @@ async fn searches_and_history_go_to_the_replica_and_the_rest_to_the_primary() {
             .expect("read")
             .is_some()
     );
+    // A search that decides a write must see the primary's latest state.
+    let latest = store.search_latest(&all_patients()).await.expect("search");
+    let mut ids: Vec<String> = latest.matches.into_iter().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["on-primary", "written"]);
 
     // A database without tsunagu's schema is not accepted as a replica.
     let empty = TestDatabase::create(&admin_url).await;
