@@ -42,23 +42,27 @@ url_of() {
     echo "postgres://tsunagu:tsunagu-test@127.0.0.1:$1/postgres"
 }
 
+# Starts cluster NAME and prints its port. Called inside `$(...)`, a subshell: the caller records
+# the directory in CLUSTERS first (an assignment in here would not reach the cleanup).
 start() {
     local name=$1
     shift
-    CLUSTERS+=("$WORK_DIR/$name")
     "$CLUSTER" start "$WORK_DIR/$name" "$@"
 }
 
+CLUSTERS+=("$WORK_DIR/main")
 MAIN_PORT=$(start main)
 export TEST_POSTGRES_URL
 TEST_POSTGRES_URL=$(url_of "$MAIN_PORT")
 
 SHARD_URLS=()
 for shard in 0 1 2; do
+    CLUSTERS+=("$WORK_DIR/shard$shard")
     SHARD_URLS+=("$(url_of "$(start "shard$shard")")")
 done
 export TEST_POSTGRES_SHARD_URLS="${SHARD_URLS[*]}"
 
+CLUSTERS+=("$WORK_DIR/primary")
 PRIMARY_PORT=$(start primary "synchronous_standby_names=*" synchronous_commit=remote_apply)
 CLUSTERS+=("$WORK_DIR/standby")
 STANDBY_PORT=$("$CLUSTER" standby "$WORK_DIR/standby" "$WORK_DIR/primary" max_standby_streaming_delay=5s)
