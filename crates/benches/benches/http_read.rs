@@ -1,5 +1,6 @@
 //! Benchmark of reads by id over HTTP/1.1 on loopback: the real server (`server::run`, with its
-//! middleware, content negotiation and rendering) over a preloaded SQLite store, driven by a small
+//! middleware, content negotiation and rendering) over a preloaded store (SQLite by default, or a
+//! fresh database on a PostgreSQL server with `--database postgres://...`), driven by a small
 //! keep-alive load generator in the same process (`benches::http`) with many connections for a
 //! fixed time. Then, for comparison, the same driver against an axum handler that returns a fixed
 //! Patient without touching the app: the ceiling of this machine, HTTP stack and client.
@@ -7,6 +8,7 @@
 //! ```text
 //! cargo bench -p benches --bench http_read
 //! cargo bench -p benches --bench http_read -- --seconds 30 --connections 64
+//! scripts/with-postgres.sh sh -c 'cargo bench -p benches --bench http_read -- --database "$TEST_POSTGRES_URL"'
 //! ```
 //!
 //! Client and server share the machine's cores: every request costs client CPU too. Prints a table
@@ -28,7 +30,7 @@ use benches::measure::{Latencies, Run};
 use benches::population::{self, Shape};
 use benches::report::{self, Table, ms, thousands};
 use benches::rng::Rng;
-use benches::setup::System;
+use benches::setup::{Database, System};
 use clap::Parser;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -38,9 +40,16 @@ use tokio::sync::oneshot;
 /// The issue's target.
 const TARGET_READS_PER_SECOND: f64 = 15_000.0;
 
-#[derive(Debug, Parser)]
+// No `Debug`: `database` may carry a password.
+#[derive(Parser)]
 #[command(about = "Reads by id over HTTP on loopback against the real server")]
 struct Args {
+    /// The store: `sqlite` (a file in a temporary directory), or the admin URL of a PostgreSQL
+    /// server whose user may create databases (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`): the
+    /// benchmark creates its own database there and drops it at the end.
+    // A string parsed after clap: clap's errors would echo the URL.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
     /// Patients in the store (read targets).
     #[arg(long, default_value_t = 10_000)]
     patients: usize,
@@ -65,7 +74,7 @@ struct Args {
     /// Skip the bare-axum baseline.
     #[arg(long)]
     no_baseline: bool,
-    /// Parent directory of the temporary store.
+    /// Parent directory of the temporary SQLite store.
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Where to write the JSON results (default: `<target>/bench-results/http_read.json`).
@@ -93,7 +102,15 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
 
-    let system = System::open(args.work_dir.as_deref())?;
+    // One pooled connection per keep-alive connection: each has one request in flight.
+    let database: Database = args.database.parse().map_err(anyhow::Error::msg)?;
+    let system = server_runtime.block_on(System::open(
+        &database,
+        args.work_dir.as_deref(),
+        args.connections,
+    ))?;
+    let backend = system.backend.clone();
+    println!("store: {}", backend.describe());
     let app = system.app.clone();
     let shape = Shape {
         observations_per_patient: args.observations_per_patient,
@@ -185,8 +202,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut table = Table::new(
         format!(
-            "GET /fhir/Patient/{{id}} over HTTP/1.1 on loopback, {} Patients, {} connections",
+            "GET /fhir/Patient/{{id}} over HTTP/1.1 on loopback, {} Patients in {}, {} connections",
             thousands(args.patients as f64),
+            backend.label,
             drive.connections
         ),
         &[
@@ -212,7 +230,10 @@ fn main() -> anyhow::Result<()> {
             run.errors.to_string(),
         ]
     };
-    table.row(row("tsunagu (server::run)", &fhir.run));
+    table.row(row(
+        &format!("tsunagu (server::run, {})", backend.label),
+        &fhir.run,
+    ));
     if let Some(baseline) = &baseline {
         table.row(row("bare axum, fixed body (ceiling)", &baseline.run));
     }
@@ -273,6 +294,7 @@ fn main() -> anyhow::Result<()> {
         "benchmark": "http_read",
         "unix_time": report::unix_time(),
         "machine": machine,
+        "backend": backend.to_json(),
         "parameters": {
             "patients": args.patients,
             "observations_per_patient": shape.observations_per_patient,

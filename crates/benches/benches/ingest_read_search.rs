@@ -1,9 +1,12 @@
-//! Benchmark of the use cases through `app::App` over the SQLite store: transaction ingest (Bundles
-//! of 1,000 entries, every search index), single creates, reads by id, and three searches.
+//! Benchmark of the use cases through `app::App` over a store: transaction ingest (Bundles of 1,000
+//! entries, every search index), single creates, reads by id, and three searches. The store is
+//! SQLite in a temporary directory by default, or a fresh database on a PostgreSQL server
+//! (`--database postgres://...`, created for the run and dropped at its end).
 //!
 //! ```text
 //! cargo bench -p benches --bench ingest_read_search                          # 100,000 resources
 //! cargo bench -p benches --bench ingest_read_search -- --resources 1000000   # the 1M figure
+//! scripts/with-postgres.sh sh -c 'cargo bench -p benches --bench ingest_read_search -- --database "$TEST_POSTGRES_URL"'
 //! ```
 //!
 //! Prints tables and writes `<target>/bench-results/ingest_read_search.json`. See
@@ -21,7 +24,7 @@ use benches::measure::{Run, millis, run_warm};
 use benches::population::{self, LAB_TESTS, LOINC, Shape};
 use benches::report::{self, LATENCY_HEADER, Table, latency_row, ms, thousands, us};
 use benches::rng::index_from;
-use benches::setup::{CallTime, System};
+use benches::setup::{CallTime, Database, System};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -29,9 +32,16 @@ use serde_json::{Value, json};
 const TARGET_INGEST_PER_SECOND: f64 = 10_000.0;
 const TARGET_SEARCH_P99: Duration = Duration::from_millis(10);
 
-#[derive(Debug, Parser)]
-#[command(about = "Ingest, create, read and search through app::App over SQLite")]
+// No `Debug`: `database` may carry a password.
+#[derive(Parser)]
+#[command(about = "Ingest, create, read and search through app::App over SQLite or PostgreSQL")]
 struct Args {
+    /// The store: `sqlite` (a file in a temporary directory), or the admin URL of a PostgreSQL
+    /// server whose user may create databases (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`): the
+    /// benchmark creates its own database there and drops it at the end.
+    // A string parsed after clap: clap's errors would echo the URL.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
     /// Resources to load: Patients, each followed by its lab results.
     #[arg(long, default_value_t = 100_000)]
     resources: usize,
@@ -62,7 +72,7 @@ struct Args {
     /// Tokio worker threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
-    /// Parent directory of the temporary store (default: the system's temp directory).
+    /// Parent directory of the temporary SQLite store (default: the system's temp directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Where to write the JSON results (default: `<target>/bench-results/ingest_read_search.json`).
@@ -91,7 +101,12 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     let shape = Shape {
         observations_per_patient: args.observations_per_patient,
     };
-    let system = System::open(args.work_dir.as_deref())?;
+    // One pooled connection per store call the benchmark can have in flight.
+    let connections = args.tasks.max(args.search_tasks).max(args.ingest_tasks);
+    let database: Database = args.database.parse().map_err(anyhow::Error::msg)?;
+    let system = System::open(&database, args.work_dir.as_deref(), connections).await?;
+    let backend = system.backend.clone();
+    println!("store: {}", backend.describe());
     let app = system.app.clone();
     app.update(
         "Organization",
@@ -130,8 +145,9 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         &loaded,
         &breakdown,
         store_write,
-        system.disk_bytes(),
+        system.database_bytes().await?,
         args.ingest_tasks,
+        &backend.label,
     );
     let ingest_rate = loaded.rate();
     let loaded_elapsed = loaded.elapsed;
@@ -228,7 +244,8 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
     let resources = targets.patients.len() + targets.observations.len();
     let mut table = Table::new(
         format!(
-            "App use cases on a store of {} resources",
+            "App use cases on a {} store of {} resources",
+            backend.label,
             thousands(resources as f64)
         ),
         &LATENCY_HEADER,
@@ -261,7 +278,10 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
 
     let verdicts = verdicts(ingest_rate, &results, resources);
     let mut table = Table::new(
-        "Targets (issue: A FHIR R4 server on an embedded store)",
+        format!(
+            "Targets (issue: A FHIR R4 server on an embedded store), measured on {}",
+            backend.label
+        ),
         &["target", "measured", "verdict"],
     );
     for (target, measured, verdict) in &verdicts {
@@ -274,6 +294,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         "benchmark": "ingest_read_search",
         "unix_time": report::unix_time(),
         "machine": machine,
+        "backend": backend.to_json(),
         "parameters": {
             "resources": resources,
             "patients": targets.patients.len(),
@@ -462,13 +483,14 @@ fn ingest_report(
     store_write: Duration,
     disk_bytes: u64,
     tasks: usize,
+    backend: &str,
 ) -> Value {
     let resources = loaded.resources();
     let per_resource = loaded.mean_per_resource();
     let store_per_resource = store_write / u32::try_from(resources.max(1)).unwrap_or(u32::MAX);
     let mut table = Table::new(
         format!(
-            "Transaction ingest of {} resources",
+            "Transaction ingest of {} resources into {backend}",
             thousands(resources as f64)
         ),
         &["", "value"],

@@ -3,8 +3,13 @@
 //! around a phase tell which threads were busy and for how long — e.g. whether the store's single
 //! writer thread was saturated during ingest, or starved by other processes — without a profiler.
 //! Elsewhere the snapshots are empty.
+//!
+//! Machine-wide counters ([`MachineTimes`]) tell how much of the machine other processes took. When
+//! the store is a PostgreSQL server on this machine, its processes are counted apart (see
+//! [`set_database_server`]): they do the benchmark's work, they are not contention.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Linux reports thread times in clock ticks of `USER_HZ`, which is 100 on every architecture the
@@ -99,9 +104,25 @@ impl ThreadTimes {
     }
 }
 
+/// The postmaster of the PostgreSQL server on this machine that holds the benchmark's database, if
+/// any: set once by `setup`, read by every [`MachineTimes::snapshot`].
+static DATABASE_SERVER: OnceLock<u32> = OnceLock::new();
+
+/// Counts the CPU time of `postmaster` and its children (the PostgreSQL server on this machine that
+/// holds the benchmark's database) as the database's, apart from other processes'. Only the first
+/// call has an effect.
+pub fn set_database_server(postmaster: u32) {
+    let _ = DATABASE_SERVER.set(postmaster);
+}
+
+/// Whether a local database server is counted apart ([`set_database_server`]).
+pub fn database_server_counted() -> bool {
+    DATABASE_SERVER.get().is_some()
+}
+
 /// Machine-wide CPU counters and this process's own CPU time, to tell how much of the machine other
 /// processes took during a phase.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MachineTimes {
     at: std::time::Instant,
     /// All CPUs: user, nice, system, irq and softirq time.
@@ -111,6 +132,8 @@ pub struct MachineTimes {
     steal: Duration,
     /// This process (all threads): user + system.
     own: Duration,
+    /// CPU time of each process of the local database server (empty without one).
+    database: BTreeMap<u32, Duration>,
 }
 
 /// How the machine's CPUs were used during a phase, in cores (1.0 = one core for the whole phase).
@@ -118,6 +141,9 @@ pub struct MachineTimes {
 pub struct MachineUse {
     pub wall: Duration,
     pub own_cores: f64,
+    /// The local PostgreSQL server holding the benchmark's database (zero without one).
+    pub database_cores: f64,
+    /// Everything else: contention.
     pub other_cores: f64,
     pub iowait_cores: f64,
     /// Taken by the hypervisor (other virtual machines on the same host).
@@ -150,6 +176,10 @@ impl MachineTimes {
             iowait: ticks_to_duration(field(4)),
             steal: ticks_to_duration(field(7)),
             own: ticks_to_duration(own),
+            database: DATABASE_SERVER
+                .get()
+                .map(|postmaster| server_times(*postmaster))
+                .unwrap_or_default(),
         }
     }
 
@@ -159,14 +189,68 @@ impl MachineTimes {
         let cores = |time: Duration| time.as_secs_f64() / wall.as_secs_f64().max(1e-9);
         let own = self.own.saturating_sub(earlier.own);
         let busy = self.busy.saturating_sub(earlier.busy);
+        // Processes started since count from zero; processes that ended since are lost (pooled
+        // connections keep their server processes for the whole run).
+        let database: Duration = self
+            .database
+            .iter()
+            .map(|(pid, now)| {
+                now.saturating_sub(earlier.database.get(pid).copied().unwrap_or_default())
+            })
+            .sum();
         MachineUse {
             wall,
             own_cores: cores(own),
-            other_cores: cores(busy.saturating_sub(own)),
+            database_cores: cores(database),
+            other_cores: cores(busy.saturating_sub(own).saturating_sub(database)),
             iowait_cores: cores(self.iowait.saturating_sub(earlier.iowait)),
             steal_cores: cores(self.steal.saturating_sub(earlier.steal)),
         }
     }
+}
+
+/// CPU time of `postmaster` and of every process whose parent it is, by pid.
+fn server_times(postmaster: u32) -> BTreeMap<u32, Duration> {
+    let mut times = BTreeMap::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return times;
+    };
+    for process in processes.flatten() {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(process.path().join("stat")) else {
+            continue;
+        };
+        if let Some((parent, ticks)) = parse_parent_and_ticks(&stat)
+            && (pid == postmaster || parent == postmaster)
+        {
+            times.insert(pid, ticks_to_duration(ticks));
+        }
+    }
+    times
+}
+
+/// The parent pid in a process's `stat` line.
+pub(crate) fn parent_pid(stat: &str) -> Option<u32> {
+    parse_parent_and_ticks(stat).map(|(parent, _)| parent)
+}
+
+fn parse_parent_and_ticks(stat: &str) -> Option<(u32, u64)> {
+    let (_, ticks) = parse_stat(stat)?;
+    let close = stat.rfind(')')?;
+    // After the name: state (field 3), then the parent pid (field 4).
+    let parent = stat
+        .get(close + 1..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((parent, ticks))
 }
 
 fn ticks_to_duration(ticks: u64) -> Duration {

@@ -147,8 +147,13 @@ pub fn print_machine_use(phase: &str, used: &MachineUse) {
     }
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let contended = used.other_cores >= 0.15 || used.steal_cores >= 0.15;
+    let database = if crate::cpu::database_server_counted() {
+        format!(", PostgreSQL server {:.2}", used.database_cores)
+    } else {
+        String::new()
+    };
     println!(
-        "  CPU during {phase}: this process {:.2} cores, other processes {:.2}, hypervisor steal {:.2}, I/O wait {:.2} (of {cpus}){}",
+        "  CPU during {phase}: this process {:.2} cores{database}, other processes {:.2}, hypervisor steal {:.2}, I/O wait {:.2} (of {cpus}){}",
         used.own_cores,
         used.other_cores,
         used.steal_cores,
@@ -166,6 +171,7 @@ pub fn machine_use_json(used: &MachineUse) -> Value {
     json!({
         "wall_s": used.wall.as_secs_f64(),
         "this_process_cores": used.own_cores,
+        "database_server_cores": used.database_cores,
         "other_processes_cores": used.other_cores,
         "iowait_cores": used.iowait_cores,
         "steal_cores": used.steal_cores,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ThreadTimes, parse_schedstat, parse_stat};
+use super::{ThreadTimes, parent_pid, parse_schedstat, parse_stat};
 
 #[test]
 fn fields_are_counted_from_the_last_parenthesis() {
@@ -12,6 +12,11 @@ fn fields_are_counted_from_the_last_parenthesis() {
         Some(("store (sqlite) wr".to_owned(), 281))
     );
     assert_eq!(parse_stat("garbage"), None);
+    assert_eq!(parent_pid(stat), Some(1));
+    assert_eq!(
+        parent_pid("77 (postgres) S 4242 77 77 0 -1 0 0 0 0 0 3 4 0 0"),
+        Some(4242)
+    );
 }
 
 #[test]
