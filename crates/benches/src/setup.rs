@@ -470,6 +470,13 @@ impl store::Store for TimedStore {
         result
     }
 
+    async fn search_latest(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.search_latest(query).await;
+        self.times.search.add(started);
+        result
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let started = Instant::now();
         let result = self.inner.history(query).await;

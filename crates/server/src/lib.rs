@@ -95,10 +95,12 @@ pub async fn run(
         .await
 }
 
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+/// 200 when the store answers; otherwise the store's error as every API error is answered (503
+/// with `Retry-After` and an OperationOutcome for an unavailable store).
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
     match state.app.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => error::ApiError::from(error).into_response(),
     }
 }
 

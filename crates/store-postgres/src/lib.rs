@@ -15,7 +15,11 @@
 //! * [`PostgresOptions::connect_timeout`] bounds opening a connection (TCP connect and startup);
 //! * [`PostgresOptions::wait_timeout`] bounds waiting for a free pooled connection;
 //! * [`PostgresOptions::statement_timeout`] is the server-side `statement_timeout` of every
-//!   connection.
+//!   connection;
+//! * a whole call is bounded on our side too, by the statement timeout plus the connect timeout:
+//!   a server that stops answering without closing the connection (a frozen process, a network
+//!   cut off silently) cannot hold a request for ever. The connection of a call that timed out
+//!   is closed, never reused.
 //!
 //! Each of them ends in `StoreError::Unavailable`, which the server turns into 503 + `Retry-After`.
 //!
@@ -104,6 +108,9 @@ pub struct PostgresStore {
     clock: Arc<dyn Clock>,
     params: ParamIds,
     write_retries: u32,
+    /// The longest a call may take: [`PostgresOptions::statement_timeout`] plus
+    /// [`PostgresOptions::connect_timeout`].
+    call_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -144,6 +151,7 @@ impl PostgresStore {
             clock,
             params: ParamIds::default(),
             write_retries: options.write_retries,
+            call_timeout: options.statement_timeout + options.connect_timeout,
         })
     }
 
@@ -203,6 +211,29 @@ impl PostgresStore {
         let pool = self.replica.as_ref().unwrap_or(&self.pool);
         Ok(pool.get().await.map_err(Fault::from)?)
     }
+
+    /// Runs a call's work on `client`, bounded by the call timeout.
+    ///
+    /// The statement timeout is enforced by the server, so a server that stops answering (frozen,
+    /// or cut off without a reset) would leave the call waiting for ever: past the call timeout
+    /// the call answers `Unavailable`, and its connection, whose reply may still come, is taken
+    /// out of the pool and closed rather than handed to the next caller.
+    async fn bounded<T, E: Into<StoreError>>(
+        &self,
+        mut client: deadpool_postgres::Object,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        let outcome = tokio::time::timeout(self.call_timeout, work(&mut client)).await;
+        match outcome {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(StoreError::Unavailable(
+                    "the database did not answer within the call timeout".into(),
+                ))
+            }
+        }
+    }
 }
 
 /// A bounded pool of connections to `url` with the options' timeouts (its errors never echo the
@@ -248,7 +279,10 @@ impl Store for PostgresStore {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
         let client = self.client().await?;
-        Ok(read::read(&client, resource_type, id).await?)
+        self.bounded(client, async |client| {
+            read::read(client, resource_type, id).await
+        })
+        .await
     }
 
     async fn vread(
@@ -258,59 +292,69 @@ impl Store for PostgresStore {
         version: u64,
     ) -> Result<Option<StoredResource>, StoreError> {
         let client = self.client().await?;
-        Ok(read::vread(&client, resource_type, id, version).await?)
+        self.bounded(client, async |client| {
+            read::vread(client, resource_type, id, version).await
+        })
+        .await
     }
 
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let mut client = self.client().await?;
-        self.params.register(&client, &ops).await?;
-        let mut attempt = 0;
-        loop {
-            let now = self.clock.now();
-            let result: Result<Vec<WriteOutcome>, Fault> = async {
-                let transaction = client.transaction().await?;
-                let outcomes = write::apply(&transaction, &self.params, &mut ops, now).await?;
-                transaction.commit().await?;
-                Ok(outcomes)
-            }
-            .await;
-            match result {
-                Err(Fault(error))
-                    if attempt < self.write_retries && is_transaction_conflict(&error) =>
-                {
-                    attempt += 1;
-                    tracing::debug!(attempt, "retrying a write after a transaction conflict");
+        let client = self.client().await?;
+        self.bounded(client, async |client| {
+            self.params.register(client, &ops).await?;
+            let mut attempt = 0;
+            loop {
+                let now = self.clock.now();
+                let result: Result<Vec<WriteOutcome>, Fault> = async {
+                    let transaction = client.transaction().await?;
+                    let outcomes = write::apply(&transaction, &self.params, &mut ops, now).await?;
+                    transaction.commit().await?;
+                    Ok(outcomes)
                 }
-                other => return Ok(other?),
+                .await;
+                match result {
+                    Err(Fault(error))
+                        if attempt < self.write_retries && is_transaction_conflict(&error) =>
+                    {
+                        attempt += 1;
+                        tracing::debug!(attempt, "retrying a write after a transaction conflict");
+                    }
+                    other => return other,
+                }
             }
-        }
+        })
+        .await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let client = self.reader().await?;
-        search_on(client, query).await
+        self.bounded(client, async |client| search_on(client, query).await)
+            .await
     }
 
     async fn search_latest(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let client = self.client().await?;
-        search_on(client, query).await
+        self.bounded(client, async |client| search_on(client, query).await)
+            .await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        let mut client = self.reader().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(Fault::from)?;
-        let page = read::history(&transaction, query).await?;
-        transaction.commit().await.map_err(Fault::from)?;
-        Ok(page)
+        let client = self.reader().await?;
+        self.bounded(client, async |client| {
+            let transaction = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let page = read::history(&transaction, query).await?;
+            transaction.commit().await?;
+            Ok::<_, Fault>(page)
+        })
+        .await
     }
 
     async fn scan(
@@ -320,24 +364,31 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<(Vec<StoredResource>, Option<i64>), StoreError> {
         let client = self.client().await?;
-        Ok(read::scan(&client, resource_type, after, limit).await?)
+        self.bounded(client, async |client| {
+            read::scan(client, resource_type, after, limit).await
+        })
+        .await
     }
 
     async fn resource_types(&self) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
-        Ok(read::resource_types(&client).await?)
+        self.bounded(client, async |client| read::resource_types(client).await)
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client.simple_query("SELECT 1").await.map_err(Fault::from)?;
-        Ok(())
+        self.bounded(client, async |client| {
+            client.simple_query("SELECT 1").await?;
+            Ok::<_, Fault>(())
+        })
+        .await
     }
 }
 
 /// Runs a search in one `REPEATABLE READ` read-only transaction on `client`.
 async fn search_on(
-    mut client: deadpool_postgres::Object,
+    client: &mut deadpool_postgres::Object,
     query: &SearchQuery,
 ) -> Result<SearchPage, StoreError> {
     let transaction = client
