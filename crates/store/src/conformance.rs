@@ -83,6 +83,8 @@ scenarios![
     history_type_and_system,
     history_since_before_and_paging,
     scan_in_storage_order,
+    bulk_create_is_like_create,
+    bulk_create_refuses_existing_ids,
     resource_types,
     foreign_cursor_is_invalid,
     ping,
@@ -2492,6 +2494,414 @@ async fn scan_in_storage_order(store: Arc<dyn Store>) {
     assert_eq!((ids_of(&all), next), (strings(&["e", "a", "b", "c"]), None));
     let (none, next) = store.scan("Encounter", None, 10).await.expect("scan");
     assert!(none.is_empty() && next.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk creation.
+
+/// The resources of the bulk scenarios: two patients and resources in none, one and both of their
+/// compartments, with an index entry of every value kind.
+fn bulk_fixture() -> Vec<ResourceWrite> {
+    let in_compartments = |write: ResourceWrite, patients: &[&str]| ResourceWrite {
+        compartments: patients.iter().map(|p| (*p).to_owned()).collect(),
+        ..write
+    };
+    vec![
+        in_compartments(
+            patient(
+                "p1",
+                vec![
+                    string("name", "Alice"),
+                    token("identifier", Some("urn:id"), "1"),
+                ],
+            ),
+            &["p1"],
+        ),
+        in_compartments(
+            patient(
+                "p2",
+                vec![
+                    string("name", "Bob"),
+                    token("identifier", Some("urn:id"), "2"),
+                ],
+            ),
+            &["p2"],
+        ),
+        in_compartments(
+            observation(
+                "o1",
+                vec![
+                    token("code", None, "x"),
+                    date("date", 100, 199),
+                    reference("subject", "Patient", "p1"),
+                    entry(
+                        "value-quantity",
+                        IndexValue::Quantity {
+                            value: 5.4,
+                            system: Some("http://unitsofmeasure.org".to_owned()),
+                            code: Some("mg".to_owned()),
+                            unit: Some("mg".to_owned()),
+                        },
+                    ),
+                ],
+            ),
+            &["p1"],
+        ),
+        in_compartments(
+            observation(
+                "o2",
+                vec![
+                    token("code", None, "x"),
+                    date("date", 300, 399),
+                    reference("subject", "Patient", "p2"),
+                    reference("performer", "Patient", "p1"),
+                ],
+            ),
+            // Listed twice: a backend writes one compartment row per patient all the same.
+            &["p2", "p1", "p2"],
+        ),
+        resource(
+            "RiskAssessment",
+            "r1",
+            vec![entry("probability", IndexValue::Number { value: 0.25 })],
+        ),
+        resource(
+            "ValueSet",
+            "v1",
+            vec![entry(
+                "url",
+                IndexValue::Uri {
+                    value: "http://example.org/vs/1".to_owned(),
+                },
+            )],
+        ),
+    ]
+}
+
+/// What `bulk_create` stores is what plain creates store: read, vread, every kind of search, the
+/// compartments, history, scan, and a later update all behave the same.
+async fn bulk_create_is_like_create(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    assert_eq!(
+        store.bulk_create(Vec::new()).await.expect("empty bulk"),
+        Vec::new()
+    );
+    write_one(store, create(patient("before", vec![]))).await;
+    let created = store
+        .bulk_create(bulk_fixture())
+        .await
+        .expect("bulk_create");
+    assert_eq!(
+        created
+            .iter()
+            .map(|r| format!("{}/{}", r.resource_type, r.id))
+            .collect::<Vec<_>>(),
+        strings(&[
+            "Patient/p1",
+            "Patient/p2",
+            "Observation/o1",
+            "Observation/o2",
+            "RiskAssessment/r1",
+            "ValueSet/v1"
+        ]),
+        "one stored resource per write, in order"
+    );
+    for resource in &created {
+        assert_eq!((resource.version, resource.deleted), (1, false));
+        assert_eq!(
+            resource.last_updated, created[0].last_updated,
+            "one transaction"
+        );
+        assert_eq!(
+            resource.json,
+            format!(
+                r#"{{"resourceType":"{}","id":"{}","meta":{{"versionId":"1","lastUpdated":"{}"}}}}"#,
+                resource.resource_type,
+                resource.id,
+                resource.last_updated.to_fhir_instant()
+            ),
+            "stamped like a create"
+        );
+        let read = store.read(&resource.resource_type, &resource.id).await;
+        assert_eq!(read.expect("read").as_ref(), Some(resource));
+        let vread = store.vread(&resource.resource_type, &resource.id, 1).await;
+        assert_eq!(vread.expect("vread").as_ref(), Some(resource));
+        let history = store
+            .history(&history_query(instance(
+                &resource.resource_type,
+                &resource.id,
+            )))
+            .await
+            .expect("history");
+        assert_eq!(
+            history
+                .entries
+                .iter()
+                .map(|e| (e.method, &e.resource))
+                .collect::<Vec<_>>(),
+            [(HistoryMethod::Create, resource)]
+        );
+    }
+
+    // Every value kind is searchable.
+    assert_eq!(
+        id_set(
+            store,
+            &query(&["Observation"], vec![vec![code_is("code", "x")]])
+        )
+        .await,
+        strings(&["o1", "o2"])
+    );
+    assert_eq!(
+        ids(
+            store,
+            &query(&["Patient"], vec![vec![starts_with("name", "al")]])
+        )
+        .await,
+        strings(&["p1"])
+    );
+    let on_date = |low, high| {
+        query(
+            &["Observation"],
+            vec![vec![matching(
+                "date",
+                ValueTest::Date {
+                    prefix: Prefix::Eq,
+                    range: DateBound { low, high },
+                },
+            )]],
+        )
+    };
+    assert_eq!(ids(store, &on_date(300, 399)).await, strings(&["o2"]));
+    let referring = |param: &str, id: &str| {
+        query(
+            &["Observation"],
+            vec![vec![matching(
+                param,
+                ValueTest::Reference {
+                    target_type: Some("Patient".to_owned()),
+                    id: Some(id.to_owned()),
+                    url: None,
+                },
+            )]],
+        )
+    };
+    assert_eq!(
+        ids(store, &referring("subject", "p1")).await,
+        strings(&["o1"])
+    );
+    assert_eq!(
+        ids(store, &referring("performer", "p1")).await,
+        strings(&["o2"])
+    );
+    let quantity = query(
+        &["Observation"],
+        vec![vec![matching(
+            "value-quantity",
+            ValueTest::Quantity {
+                prefix: Prefix::Eq,
+                low: 5.35,
+                high: 5.449_999,
+                system: None,
+                code: Some("mg".to_owned()),
+            },
+        )]],
+    );
+    assert_eq!(ids(store, &quantity).await, strings(&["o1"]));
+    let probability = query(
+        &["RiskAssessment"],
+        vec![vec![matching(
+            "probability",
+            ValueTest::Number {
+                prefix: Prefix::Lt,
+                low: 0.5,
+                high: 0.5,
+            },
+        )]],
+    );
+    assert_eq!(ids(store, &probability).await, strings(&["r1"]));
+    let url = query(
+        &["ValueSet"],
+        vec![vec![matching(
+            "url",
+            ValueTest::Uri {
+                value: "http://example.org/vs".to_owned(),
+                mode: UriMode::Below,
+            },
+        )]],
+    );
+    assert_eq!(ids(store, &url).await, strings(&["v1"]));
+
+    // Compartments, each resource once.
+    let within = |patient: &str, types: &[&str], filters| {
+        let mut search = query(types, filters);
+        search.compartment = Some(patient.to_owned());
+        search.total = TotalMode::Accurate;
+        search
+    };
+    let page = search(store, &within("p1", &["Observation"], vec![])).await;
+    assert_eq!(
+        (ids_of(&page.matches), page.total),
+        (strings(&["o1", "o2"]), Some(2))
+    );
+    assert_eq!(
+        id_set(store, &within("p2", &[], vec![])).await,
+        strings(&["o2", "p2"])
+    );
+    assert_eq!(
+        id_set(
+            store,
+            &within("p2", &["Observation"], vec![vec![code_is("code", "x")]])
+        )
+        .await,
+        strings(&["o2"])
+    );
+
+    // Storage order: after what was there, in the order of the call.
+    let (scanned, _) = store.scan("Patient", None, 10).await.expect("scan");
+    assert_eq!(ids_of(&scanned), strings(&["before", "p1", "p2"]));
+    let (scanned, _) = store.scan("Observation", None, 10).await.expect("scan");
+    assert_eq!(ids_of(&scanned), strings(&["o1", "o2"]));
+    let mut system = history_query(HistoryScope::System);
+    system.with_total = true;
+    let history = store.history(&system).await.expect("history");
+    assert_eq!(history.total, Some(7));
+    assert!(
+        history
+            .entries
+            .iter()
+            .all(|e| e.method == HistoryMethod::Create)
+    );
+
+    // A later update replaces the bulk-written index and compartment rows.
+    let moved = ResourceWrite {
+        compartments: strings(&["p2"]),
+        ..observation("o1", vec![token("code", None, "z")])
+    };
+    let outcome = write_one(store, update(moved, Some(1))).await;
+    assert!(
+        matches!(&outcome, WriteOutcome::Updated(r) if r.version == 2),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        id_set(
+            store,
+            &query(&["Observation"], vec![vec![code_is("code", "x")]])
+        )
+        .await,
+        strings(&["o2"])
+    );
+    assert_eq!(
+        ids(
+            store,
+            &query(&["Observation"], vec![vec![code_is("code", "z")]])
+        )
+        .await,
+        strings(&["o1"])
+    );
+    assert_eq!(ids(store, &on_date(100, 199)).await, Vec::<String>::new());
+    assert_eq!(
+        id_set(store, &within("p1", &["Observation"], vec![])).await,
+        strings(&["o2"])
+    );
+    assert_eq!(
+        id_set(store, &within("p2", &["Observation"], vec![])).await,
+        strings(&["o1", "o2"])
+    );
+    let outcome = write_one(store, delete("Observation", "o2", Some(1))).await;
+    assert!(
+        matches!(outcome, WriteOutcome::Deleted { version: 2, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        ids(store, &within("p1", &[], vec![])).await,
+        strings(&["p1"]),
+        "a delete removes the bulk-written rows"
+    );
+}
+
+/// A bulk call that names a resource that exists (live or deleted), or the same resource twice,
+/// fails as `Duplicate` and writes nothing at all.
+async fn bulk_create_refuses_existing_ids(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    write_one(
+        store,
+        create(patient("live", vec![token("code", None, "x")])),
+    )
+    .await;
+    write_one(store, create(patient("gone", vec![]))).await;
+    write_one(store, delete("Patient", "gone", None)).await;
+    let system_history = || async {
+        let mut system = history_query(HistoryScope::System);
+        system.with_total = true;
+        store.history(&system).await.expect("history").total
+    };
+    let before = system_history().await;
+
+    let with = |clashing: ResourceWrite| {
+        let mut writes = bulk_fixture();
+        writes.insert(3, clashing);
+        writes
+    };
+    for (case, writes) in [
+        ("a live resource", with(patient("live", vec![]))),
+        ("a deleted resource", with(patient("gone", vec![]))),
+        ("the same resource twice", with(observation("o1", vec![]))),
+    ] {
+        let result = store.bulk_create(writes).await;
+        assert!(
+            matches!(result, Err(StoreError::Duplicate(_))),
+            "{case}: {result:?}"
+        );
+        assert_eq!(system_history().await, before, "{case}: nothing written");
+        for (resource_type, id) in [("Patient", "p1"), ("Observation", "o1"), ("ValueSet", "v1")] {
+            assert_eq!(
+                store.read(resource_type, id).await.expect("read"),
+                None,
+                "{case}: nothing written"
+            );
+        }
+        assert_eq!(
+            ids(
+                store,
+                &query(
+                    &["Patient", "Observation"],
+                    vec![vec![code_is("code", "x")]]
+                )
+            )
+            .await,
+            strings(&["live"]),
+            "{case}: no index rows written"
+        );
+    }
+    let live = store.read("Patient", "live").await.expect("read");
+    assert!(live.is_some_and(|r| r.version == 1 && !r.deleted));
+    let gone = store.read("Patient", "gone").await.expect("read");
+    assert!(gone.is_some_and(|r| r.version == 2 && r.deleted));
+
+    let empty_id = store.bulk_create(vec![patient("", vec![])]).await;
+    assert!(
+        matches!(empty_id, Err(StoreError::Invalid(_))),
+        "{empty_id:?}"
+    );
+
+    // The same call without the clash goes through.
+    let created = store
+        .bulk_create(bulk_fixture())
+        .await
+        .expect("bulk_create");
+    assert_eq!(created.len(), 6);
+    assert_eq!(
+        id_set(
+            store,
+            &query(
+                &["Patient", "Observation"],
+                vec![vec![code_is("code", "x")]]
+            )
+        )
+        .await,
+        strings(&["live", "o1", "o2"])
+    );
 }
 
 async fn resource_types(store: Arc<dyn Store>) {
