@@ -47,6 +47,7 @@
 //! with bound parameters (`search.rs`), keyset-paged with opaque cursors (`cursor.rs`). Page sizes
 //! are capped at [`MAX_PAGE_SIZE`].
 
+mod bulk;
 mod cursor;
 mod error;
 mod migrate;
@@ -327,6 +328,15 @@ impl Store for PostgresStore {
             }
         })
         .await
+    }
+
+    async fn bulk_create(
+        &self,
+        writes: Vec<store::ResourceWrite>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut client = self.client().await?;
+        let clock = self.clock.as_ref();
+        Ok(bulk::create(&mut client, &self.params, clock, self.write_retries, writes).await?)
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {

@@ -535,13 +535,22 @@ pub(crate) struct ParamIds {
 impl ParamIds {
     /// Registers every (type, param) pair of `ops` that is not cached yet, and caches its id.
     pub(crate) async fn register(&self, client: &Object, ops: &[WriteOp]) -> Result<()> {
+        let writes = ops.iter().filter_map(|op| match op {
+            WriteOp::Create { write, .. } | WriteOp::Update { write, .. } => Some(write),
+            WriteOp::Delete { .. } => None,
+        });
+        self.register_writes(client, writes).await
+    }
+
+    /// Registers every (type, param) pair of `writes` that is not cached yet, and caches its id.
+    pub(crate) async fn register_writes<'w>(
+        &self,
+        client: &Object,
+        writes: impl Iterator<Item = &'w ResourceWrite>,
+    ) -> Result<()> {
         let mut missing: Vec<(String, String)> = {
             let cached = self.by_pair.read().map_err(poisoned)?;
-            ops.iter()
-                .filter_map(|op| match op {
-                    WriteOp::Create { write, .. } | WriteOp::Update { write, .. } => Some(write),
-                    WriteOp::Delete { .. } => None,
-                })
+            writes
                 .flat_map(|write| {
                     write.index.iter().map(|entry: &IndexEntry| {
                         (write.resource_type.clone(), entry.param.clone())
@@ -580,7 +589,7 @@ impl ParamIds {
     }
 
     /// The id of a registered pair.
-    fn get(&self, resource_type: &str, param: &str) -> Result<i32> {
+    pub(crate) fn get(&self, resource_type: &str, param: &str) -> Result<i32> {
         self.by_pair
             .read()
             .map_err(poisoned)?
@@ -644,7 +653,7 @@ fn check_if_match(op: usize, current: Option<&Current>, if_match: Option<u64>) -
     }
 }
 
-fn check_names(resource_type: &str, id: &str) -> Result<()> {
+pub(crate) fn check_names(resource_type: &str, id: &str) -> Result<()> {
     if resource_type.is_empty() {
         return Err(invalid("a resource type is required"));
     }
