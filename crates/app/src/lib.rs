@@ -1,11 +1,12 @@
 //! The use cases of tsunagu: create, read, update, patch, delete, search, history, transaction and
-//! batch Bundles, and the Patient compartment. This crate is the only caller of `store`; binaries only
+//! batch Bundles, the Patient compartment, and bulk creation for initial loads. This crate is the only caller of `store`; binaries only
 //! construct a backend and hand it to [`App::new`].
 //!
 //! Every write goes through one path ([`App::prepare_write`]): the body is checked against the URL,
 //! validated against the official R4 definitions, indexed by the official search parameters, and
 //! assigned to the Patient compartments it belongs to, before the store sees it.
 
+mod bulk;
 mod bundle;
 mod error;
 mod history;
