@@ -1,7 +1,13 @@
 //! `tsunagu import`: loads FHIR JSON files (a resource, or a Bundle of any type) and NDJSON files,
-//! streaming, in transactions of `batch` resources. A chunk whose transaction fails is retried as a
-//! batch so that one bad resource costs only itself; failures are counted and reported, never
-//! printed with their content.
+//! streaming, in chunks of `batch` resources.
+//!
+//! Each chunk first goes to the store's bulk path ([`App::bulk_create`]: COPY on PostgreSQL), made
+//! for initial loads: new resources whose references are plain `Type/id`. When that fails because
+//! a resource of the chunk exists already, is invalid, or holds a conditional reference, the chunk
+//! is written the general way instead: as one transaction that PUTs resources with an id and POSTs
+//! those without, and when that fails too, as a batch, so that one bad resource costs only itself.
+//! Transaction and batch Bundles are always processed as such. Failures are counted and reported,
+//! never printed with their content.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -12,16 +18,63 @@ use app::{App, AppError, BundleEntryResult};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+/// How to import.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// Resources per chunk (per store call).
+    batch: usize,
+    /// Whether chunks try the bulk path first.
+    bulk: bool,
+}
+
 /// Totals of one import run.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Summary {
     files: usize,
     imported: usize,
     failed: usize,
+    /// Chunks written through the bulk path.
+    bulk_chunks: usize,
+    /// Chunks written through a transaction or batch (after the bulk path failed, or without it).
+    fallback_chunks: usize,
 }
 
-pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::Result<()> {
-    let batch = batch.max(1);
+/// Imports `paths` in chunks of `batch` resources, trying the bulk path first when `bulk` is set,
+/// and prints the totals.
+pub(crate) async fn run(
+    app: &App,
+    paths: &[PathBuf],
+    batch: usize,
+    bulk: bool,
+) -> anyhow::Result<()> {
+    let options = Options { batch, bulk };
+    let started = Instant::now();
+    let summary = import(app, paths, options).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} resources from {} files in {seconds:.1} s ({:.0} resources/s); {} failed",
+        summary.imported,
+        summary.files,
+        summary.imported as f64 / seconds.max(0.001),
+        summary.failed
+    );
+    if options.bulk && summary.fallback_chunks > 0 {
+        println!(
+            "{} of {} chunks could not take the bulk path (resources that exist already, invalid \
+             resources or conditional references) and were written as transactions or batches",
+            summary.fallback_chunks,
+            summary.bulk_chunks + summary.fallback_chunks
+        );
+    }
+    Ok(())
+}
+
+async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Result<Summary> {
+    let options = Options {
+        batch: options.batch.max(1),
+        ..options
+    };
+    let batch = options.batch;
     let mut files = Vec::new();
     for path in paths {
         collect_files(path, true, &mut files)?;
@@ -38,7 +91,6 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
     let mut summary = Summary::default();
     let mut pending: Vec<Value> = Vec::with_capacity(batch);
     for file in &files {
@@ -60,7 +112,7 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
                     Err(_) => summary.failed += 1,
                 }
                 if pending.len() >= batch {
-                    flush(app, &mut pending, &mut summary).await?;
+                    flush(app, &mut pending, options.bulk, &mut summary).await?;
                     progress.set_message(format!(
                         "{} imported, {} failed",
                         summary.imported, summary.failed
@@ -85,7 +137,7 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
                 });
             match bundle_type.as_deref() {
                 Some("transaction" | "batch") => {
-                    flush(app, &mut pending, &mut summary).await?;
+                    flush(app, &mut pending, options.bulk, &mut summary).await?;
                     match app.process_bundle(value).await {
                         Ok(outcome) => tally(&outcome.entries, &mut summary),
                         Err(AppError::Unavailable(error)) => {
@@ -99,7 +151,7 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
                         for resource in entries.iter().filter_map(|entry| entry.get("resource")) {
                             pending.push(resource.clone());
                             if pending.len() >= batch {
-                                flush(app, &mut pending, &mut summary).await?;
+                                flush(app, &mut pending, options.bulk, &mut summary).await?;
                             }
                         }
                     }
@@ -107,7 +159,7 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
                 _ => pending.push(value),
             }
             if pending.len() >= batch {
-                flush(app, &mut pending, &mut summary).await?;
+                flush(app, &mut pending, options.bulk, &mut summary).await?;
             }
             progress.set_message(format!(
                 "{} imported, {} failed",
@@ -115,26 +167,44 @@ pub(crate) async fn run(app: &App, paths: &[PathBuf], batch: usize) -> anyhow::R
             ));
         }
     }
-    flush(app, &mut pending, &mut summary).await?;
+    flush(app, &mut pending, options.bulk, &mut summary).await?;
     progress.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "imported {} resources from {} files in {seconds:.1} s ({:.0} resources/s); {} failed",
-        summary.imported,
-        summary.files,
-        summary.imported as f64 / seconds.max(0.001),
-        summary.failed
-    );
-    Ok(())
+    Ok(summary)
 }
 
-/// Writes the pending resources in one transaction; on failure, one by one as a batch.
-async fn flush(app: &App, pending: &mut Vec<Value>, summary: &mut Summary) -> anyhow::Result<()> {
+/// Writes the pending resources: through the bulk path when `bulk` is set and every one of them
+/// can take it; else in one transaction, and on failure one by one as a batch.
+async fn flush(
+    app: &App,
+    pending: &mut Vec<Value>,
+    bulk: bool,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let resources = std::mem::take(pending);
     let count = resources.len();
+    if bulk {
+        // A copy, because a chunk that the bulk path refuses is written again the general way.
+        match app.bulk_create(resources.clone()).await {
+            Ok(_) => {
+                summary.imported += count;
+                summary.bulk_chunks += 1;
+                return Ok(());
+            }
+            Err(AppError::Unavailable(error)) => {
+                return Err(error).context("the store is unavailable");
+            }
+            Err(error) => {
+                tracing::debug!(
+                    error = %error,
+                    "a chunk could not take the bulk path; writing it as a transaction"
+                );
+            }
+        }
+    }
+    summary.fallback_chunks += 1;
     match app
         .process_bundle(bundle_of("transaction", &resources))
         .await
@@ -205,3 +275,6 @@ fn collect_files(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> anyhow::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

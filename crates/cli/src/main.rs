@@ -120,9 +120,12 @@ enum Command {
         /// Files or directories (searched recursively for .json and .ndjson).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Resources per transaction.
+        /// Resources per chunk (one store call each).
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+        /// Write every chunk as a transaction, never through the bulk path (COPY on PostgreSQL).
+        #[arg(long)]
+        no_bulk: bool,
     },
     /// Write every current resource as NDJSON, one file per type.
     Export {
@@ -187,7 +190,13 @@ async fn main() -> anyhow::Result<()> {
             server::run(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
-        Command::Import { paths, batch } => import::run(&app, &paths, batch).await?,
+        Command::Import {
+            paths,
+            batch,
+            no_bulk,
+        } => {
+            import::run(&app, &paths, batch, !no_bulk).await?;
+        }
         Command::Export { out, types } => export(&app, &out, types).await?,
         Command::Migrate => tracing::info!("the schema is up to date"),
         Command::Shard { .. } => unreachable!("handled before the store is opened"),
