@@ -97,8 +97,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use store::{
-    Clock, HistoryPage, HistoryQuery, SearchPage, SearchQuery, Store, StoreError, StoredResource,
-    WriteOp, WriteOutcome,
+    Clock, HistoryPage, HistoryQuery, ResourceWrite, SearchPage, SearchQuery, Store, StoreError,
+    StoredResource, WriteOp, WriteOutcome,
 };
 
 pub use crate::connection::ConnectionSettings;
@@ -314,7 +314,37 @@ impl Store for SqliteStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.writer.submit(ops).await
+        self.writer.submit(ops, false).await
+    }
+
+    /// Plain creates on the writer thread, where a resource that exists, live or deleted, fails the
+    /// call as `Duplicate` inside the write transaction (exact, and no read per resource).
+    async fn bulk_create(
+        &self,
+        writes: Vec<ResourceWrite>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        store::check_bulk_unique(&writes)?;
+        let ops = writes
+            .into_iter()
+            .map(|write| WriteOp::Create {
+                write,
+                if_none_exist: None,
+            })
+            .collect();
+        self.writer
+            .submit(ops, true)
+            .await?
+            .into_iter()
+            .map(|outcome| match outcome {
+                WriteOutcome::Created(resource) => Ok(resource),
+                _ => Err(StoreError::internal(
+                    "a bulk create wrote something other than a new resource",
+                )),
+            })
+            .collect()
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {

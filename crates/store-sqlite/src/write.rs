@@ -26,6 +26,9 @@ pub(crate) const METHOD_DELETE: i64 = 2;
 /// resource and update it again. The operations are borrowed, not consumed: their bodies are freed
 /// by the caller's task after the reply, not on the writer thread.
 ///
+/// With `only_new` (a bulk create), a create of a resource that exists, live or deleted, fails as
+/// `Duplicate` instead of re-creating a deleted one.
+///
 /// # Errors
 /// The first failing operation's error (`VersionConflict` carries its index); the caller rolls the
 /// whole call back.
@@ -33,11 +36,16 @@ pub(crate) fn apply(
     connection: &Connection,
     params: &mut ParamIds,
     ops: &mut [WriteOp],
+    only_new: bool,
     now: Timestamp,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter_mut().enumerate() {
         let outcome = match op {
+            WriteOp::Create {
+                write,
+                if_none_exist: None,
+            } if only_new => create_new(connection, params, write, now)?,
             WriteOp::Create {
                 write,
                 if_none_exist,
@@ -97,6 +105,21 @@ fn create(
         None => Err(Fault(StoreError::internal(
             "a create conflicted with a resource that does not exist",
         ))),
+    }
+}
+
+/// Creates a resource that must never have existed: any row with its type and id, live or deleted,
+/// makes it a `Duplicate`.
+fn create_new(
+    connection: &Connection,
+    params: &mut ParamIds,
+    write: &mut ResourceWrite,
+    now: Timestamp,
+) -> Result<WriteOutcome> {
+    check_names(&write.resource_type, &write.id)?;
+    match put(connection, params, None, write, now)? {
+        Some(stored) => Ok(WriteOutcome::Created(stored)),
+        None => Err(Fault(store::bulk_duplicate(&write.resource_type))),
     }
 }
 

@@ -21,6 +21,8 @@ use crate::write::{self, ParamIds};
 /// One `write` call waiting for the writer.
 pub(crate) struct Job {
     pub(crate) ops: Vec<WriteOp>,
+    /// A bulk create: every operation is a create of a resource that never existed.
+    pub(crate) only_new: bool,
     pub(crate) reply: oneshot::Sender<Reply>,
 }
 
@@ -88,15 +90,24 @@ impl Writer {
         })
     }
 
-    /// Queues `ops` and waits until they are committed (or failed).
-    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
+    /// Queues `ops` and waits until they are committed (or failed). With `only_new`, creates of
+    /// resources that exist (live or deleted) fail as `Duplicate` (see [`write::apply`]).
+    pub(crate) async fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+        only_new: bool,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let sender = self
             .sender
             .as_ref()
             .ok_or_else(|| StoreError::unavailable("the store is closing"))?;
         sender
-            .send(Job { ops, reply })
+            .send(Job {
+                ops,
+                only_new,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::unavailable("the writer thread has stopped"))?;
         let Reply { result, spent } = answer
@@ -176,7 +187,7 @@ fn commit_batch(
     }
     let mut results = Vec::with_capacity(batch.len());
     if let [job] = batch.as_mut_slice() {
-        match write::apply(connection, params, &mut job.ops, clock.now()) {
+        match write::apply(connection, params, &mut job.ops, job.only_new, clock.now()) {
             Ok(outcomes) => results.push(Ok(outcomes)),
             Err(Fault(error)) => {
                 rollback(connection, params);
@@ -186,7 +197,7 @@ fn commit_batch(
         }
     } else {
         for job in batch.iter_mut() {
-            results.push(run_job(connection, params, &mut job.ops, clock));
+            results.push(run_job(connection, params, job, clock));
             // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on
             // would run the next jobs in autocommit mode, one statement at a time: fail the batch.
             if connection.is_autocommit() {
@@ -217,14 +228,14 @@ fn commit_batch(
 fn run_job(
     connection: &Connection,
     params: &mut ParamIds,
-    ops: &mut [WriteOp],
+    job: &mut Job,
     clock: &dyn Clock,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     connection
         .prepare_cached("SAVEPOINT job")
         .and_then(|mut statement| statement.execute([]))
         .map_err(|error| StoreError::from(Fault::from(error)))?;
-    let result = write::apply(connection, params, ops, clock.now());
+    let result = write::apply(connection, params, &mut job.ops, job.only_new, clock.now());
     let end = if result.is_ok() {
         connection.execute_batch("RELEASE job")
     } else {

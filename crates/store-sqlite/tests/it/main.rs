@@ -2,6 +2,7 @@
 //! SQLite (migrations, durability settings, group commit). Every test uses a fresh temp-file
 //! database.
 
+mod default_bulk;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
