@@ -334,9 +334,12 @@ impl Store for PostgresStore {
         &self,
         writes: Vec<store::ResourceWrite>,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        let mut client = self.client().await?;
-        let clock = self.clock.as_ref();
-        Ok(bulk::create(&mut client, &self.params, clock, self.write_retries, writes).await?)
+        let client = self.client().await?;
+        self.bounded(client, async |client| {
+            let clock = self.clock.as_ref();
+            bulk::create(client, &self.params, clock, self.write_retries, writes).await
+        })
+        .await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
