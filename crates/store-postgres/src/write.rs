@@ -101,8 +101,8 @@ async fn create(
             Ok(WriteOutcome::Created(stored))
         }
         Some(_) => Err(Fault(StoreError::Duplicate(format!(
-            "{}/{} already exists",
-            write.resource_type, write.id
+            "a {} with this id already exists",
+            write.resource_type
         )))),
         None => Err(Fault(StoreError::internal(
             "a create conflicted with a resource that does not exist",
