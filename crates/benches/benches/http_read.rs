@@ -135,7 +135,9 @@ fn main() -> anyhow::Result<()> {
             tasks: 1,
             progress: false,
         };
-        load(&app, plan).await
+        let loaded = load(&app, plan).await?;
+        system.settle().await?;
+        anyhow::Ok(loaded)
     })?;
     let sample = server_runtime.block_on(app.read("Patient", &loaded.patients[0]))?;
     let paths: Arc<Vec<String>> = Arc::new(

@@ -157,6 +157,7 @@ async fn run(args: Args, threads: usize) -> anyhow::Result<()> {
         loaded.elapsed,
     );
     report::print_machine_use("the load", &load_machine);
+    system.settle().await?;
 
     let targets = Arc::new(Targets {
         shape,

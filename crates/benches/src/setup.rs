@@ -196,6 +196,28 @@ impl System {
         })
     }
 
+    /// Brings the database to the state a running service would be in after a load: on
+    /// PostgreSQL, `ANALYZE` (autovacuum would do it within minutes; a benchmark cannot wait), so
+    /// that the planner plans with the loaded tables' statistics. Nothing on SQLite.
+    ///
+    /// # Errors
+    /// When PostgreSQL cannot be reached.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        if let Storage::Postgres(scratch) = &self.storage {
+            let (client, connection) = tokio_postgres::connect(&scratch.url, tokio_postgres::NoTls)
+                .await
+                .context("cannot connect to analyse the benchmark database")?;
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute("ANALYZE")
+                .await
+                .context("cannot analyse the benchmark database")?;
+            drop(client);
+            let _ = driver.await;
+        }
+        Ok(())
+    }
+
     /// Bytes the database takes: the SQLite file and its WAL; PostgreSQL's `pg_database_size`
     /// (the database's relations; the server's WAL is shared and not counted).
     ///
