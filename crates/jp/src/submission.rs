@@ -452,7 +452,8 @@ fn single_type_rule(entry: &Entry, item: Option<InformationItem>, issues: &mut V
     }
     let message = match entry.resource_type {
         "Encounter" | "Practitioner" | "Specimen" | "ServiceRequest" => format!(
-            "a {} travels only as a contained resource of the {} it belongs to",
+            "{} {} travels only as a contained resource of the {} it belongs to",
+            article(entry.resource_type),
             entry.resource_type,
             item.resource_type()
         ),
@@ -461,8 +462,9 @@ fn single_type_rule(entry: &Entry, item: Option<InformationItem>, issues: &mut V
         }
         _ => format!(
             "single-type rule: this submission declares {} in Bundle.meta.tag, so every entry after \
-             the Patient is a {}",
+             the Patient is {} {}",
             item.resource_type(),
+            article(item.resource_type()),
             item.resource_type()
         ),
     };
@@ -483,7 +485,8 @@ fn collection_entry_rules(entry: &Entry, item: InformationItem, issues: &mut Vec
             IssueCode::Invalid,
             Some(format!("{}.meta.profile", entry.location)),
             format!(
-                "a {} entry declares the profile {}",
+                "{} {} entry declares the profile {}",
+                article(item.resource_type()),
                 item.resource_type(),
                 item.profile().rsplit('/').next().unwrap_or_default()
             ),
@@ -697,6 +700,15 @@ fn check_bundle_profile(bundle: &Value, url: &str, issues: &mut Vec<Issue>) {
                 .is_some_and(|expression| expression.starts_with("Bundle.identifier"))
         });
         issues.extend(found);
+    }
+}
+
+/// "a" or "an" before a resource type name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

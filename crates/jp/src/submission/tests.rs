@@ -167,7 +167,7 @@ fn mixed_resource_types_break_the_single_type_rule() {
     assert_eq!(
         rejected(&bundle),
         [
-            "Bundle.entry[5].resource single-type rule: this submission declares Observation in Bundle.meta.tag, so every entry after the Patient is a Observation"
+            "Bundle.entry[5].resource single-type rule: this submission declares Observation in Bundle.meta.tag, so every entry after the Patient is an Observation"
         ]
     );
 }
@@ -182,7 +182,7 @@ fn encounters_travel_only_as_contained_resources() {
     assert_eq!(
         rejected(&bundle),
         [
-            "Bundle.entry[5].resource a Encounter travels only as a contained resource of the Observation it belongs to"
+            "Bundle.entry[5].resource an Encounter travels only as a contained resource of the Observation it belongs to"
         ]
     );
 }
@@ -264,7 +264,7 @@ fn meta_profile_is_required_on_the_bundle_and_every_entry() {
     for expected in [
         "Bundle.meta.profile R0213: a collection submission declares the profile JP_Bundle_CLINS",
         "Bundle.entry[2].resource.meta.profile every resource of a submission declares its profile in meta.profile",
-        "Bundle.entry[2].resource.meta.profile a Observation entry declares the profile JP_Observation_LabResult_eCS",
+        "Bundle.entry[2].resource.meta.profile an Observation entry declares the profile JP_Observation_LabResult_eCS",
     ] {
         assert!(
             issues.contains(&expected.to_owned()),
