@@ -430,3 +430,45 @@ fn a_document_bundle_follows_its_profile_cardinalities() {
 fn the_size_limit_is_ten_megabytes() {
     assert_eq!(MAX_SUBMISSION_BYTES, 10_485_760);
 }
+
+#[test]
+fn an_allergy_collection_built_from_published_allergies_is_accepted() {
+    let referral = fixture(REFERRAL);
+    let mut bundle = fixture(OBSERVATIONS);
+    bundle["meta"]["tag"][0]["code"] = json!("AllergyIntolerance");
+    let entries = bundle["entry"].as_array_mut().unwrap();
+    entries.truncate(1);
+    for index in 13..=15 {
+        let allergy = referral["entry"][index].clone();
+        assert_eq!(allergy["resource"]["resourceType"], "AllergyIntolerance");
+        entries.push(allergy);
+    }
+    let submission = validate_submission(&bundle).unwrap_or_else(|issues| panic!("{issues:#?}"));
+    assert_eq!(
+        submission.kind,
+        SubmissionKind::Collection {
+            item: InformationItem::AllergyIntolerance
+        }
+    );
+}
+
+#[test]
+fn a_public_assistance_recipient_is_keyed_by_the_public_payer_id() {
+    let mut bundle = fixture(OBSERVATIONS);
+    bundle["entry"][0]["resource"]["identifier"][1] =
+        json!({"system": PUBLIC_PAYER_SYSTEM, "value": "12131234::ＡＢ12345:"});
+    let issues = rejected(&bundle);
+    assert_eq!(
+        issues,
+        [
+            "Bundle.entry[0].resource.identifier[1].value R1013: the recipient number (third part) must be either all half-width or all full-width letters and digits"
+        ]
+    );
+    bundle["entry"][0]["resource"]["identifier"][1]["value"] = json!("12131234::１２３４５６７:");
+    let submission = validate_submission(&bundle).unwrap();
+    assert_eq!(submission.patient.insured, None);
+    assert_eq!(
+        submission.patient.public_payer.unwrap().to_string(),
+        "12131234::1234567:"
+    );
+}
