@@ -85,8 +85,21 @@ impl App {
         {
             return Err(AppError::NotFound);
         }
+        // Each version as it was: a version that carried a flag stays hidden with it.
+        let entries: Vec<_> = page
+            .entries
+            .into_iter()
+            .filter(|entry| entry.resource.deleted || self.visible(&entry.resource))
+            .collect();
+        if entries.iter().all(|entry| entry.resource.deleted)
+            && query.cursor.is_none()
+            && let HistoryScope::Instance { .. } = &request.scope
+        {
+            // Nothing of it may be shown: as if it never existed.
+            return Err(AppError::NotFound);
+        }
         Ok(HistoryOutcome {
-            entries: page.entries,
+            entries,
             next: page.next,
             total: page.total,
             canonical,

@@ -10,10 +10,15 @@ mod bulk;
 mod bundle;
 mod error;
 mod history;
+mod identity;
 mod query;
 mod references;
 mod resources;
+mod retention;
 mod settings;
+mod submission;
+mod summary;
+mod visibility;
 
 use std::sync::Arc;
 
@@ -25,7 +30,11 @@ pub use crate::error::AppError;
 pub use crate::history::{HistoryOutcome, HistoryRequest};
 pub use crate::query::{SearchInput, SearchOutcome};
 pub use crate::resources::{Preconditions, WriteResult};
+pub use crate::retention::{RetentionPolicy, RetentionReport};
 pub use crate::settings::Settings;
+pub use crate::submission::{SubmissionOutcome, is_submission};
+pub use crate::summary::SummaryKind;
+pub use crate::visibility::Viewer;
 pub use ::search::{SearchError, Summary};
 pub use store::{
     HistoryEntry, HistoryMethod, HistoryScope, PageCursor, SearchPage, StoredResource, Timestamp,
@@ -37,6 +46,8 @@ pub struct App {
     store: Arc<dyn Store>,
     registry: &'static Registry,
     settings: Arc<Settings>,
+    /// Who the read paths answer for (see `visibility`).
+    viewer: Viewer,
 }
 
 impl std::fmt::Debug for App {
@@ -54,7 +65,34 @@ impl App {
             store,
             registry: Registry::r4(),
             settings: Arc::new(settings),
+            viewer: Viewer::default(),
         }
+    }
+
+    /// The same façade answering for `viewer`: every read path then shows what that viewer may see
+    /// and nothing else (the JP-CLINS flags and submission states; see `visibility`). A new façade
+    /// answers for an unidentified facility.
+    pub fn for_viewer(&self, viewer: Viewer) -> App {
+        App {
+            viewer,
+            ..self.clone()
+        }
+    }
+
+    /// Who this façade answers for.
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
+
+    /// Whether the viewer may see a stored resource (deleted markers carry no body: shown).
+    pub(crate) fn visible(&self, resource: &StoredResource) -> bool {
+        // Only tagged resources can be hidden: skip the parse for the rest.
+        if self.viewer == Viewer::Service || !resource.json.contains("\"tag\"") {
+            return true;
+        }
+        serde_json::from_str::<serde_json::Value>(&resource.json)
+            .map(|body| self.viewer.may_see(&body))
+            .unwrap_or(false)
     }
 
     /// The settings in force.
@@ -96,6 +134,12 @@ impl App {
     ) -> Result<(Vec<StoredResource>, Option<i64>), AppError> {
         Ok(self.store.scan(resource_type, after, limit).await?)
     }
+}
+
+/// The wall clock's time, for use cases that take `now` (summaries, retention).
+pub fn now() -> Timestamp {
+    use store::Clock as _;
+    store::SystemClock.now()
 }
 
 /// A fresh server-assigned logical id.

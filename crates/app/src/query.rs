@@ -47,16 +47,22 @@ impl App {
             check_type(resource_type)?;
         }
         let parsed = self.parse_search(input)?;
-        let page = self.store.search(&parsed.query).await?;
+        let mut query = parsed.query.clone();
+        self.viewer.restrict(&mut query);
+        let mut page = self.store.search(&query).await?;
+        // Included resources are not matches: the conditions above did not choose them.
+        page.included.retain(|resource| self.visible(resource));
         Ok(SearchOutcome { page, parsed })
     }
 
     /// Parses a search against the official parameters.
     fn parse_search(&self, input: &SearchInput) -> Result<ParsedSearch, AppError> {
+        let mut params = input.params.clone();
+        crate::identity::canonical_identifier_params(&mut params);
         let request = SearchRequest {
             types: &input.types,
             compartment: input.compartment.clone(),
-            params: &input.params,
+            params: &params,
             strict: input.strict,
             default_count: self.settings.default_count,
             max_count: self.settings.max_count,

@@ -36,6 +36,9 @@ impl App {
         body: Value,
         if_none_exist: Option<&[(String, String)]>,
     ) -> Result<WriteResult, AppError> {
+        if resource_type == "Bundle" && crate::is_submission(&body) {
+            return self.submit(body).await.and_then(submission_result);
+        }
         let if_none_exist = match if_none_exist {
             Some(params) => {
                 let condition = self.match_condition(resource_type, params).await?;
@@ -68,6 +71,7 @@ impl App {
         check_type(resource_type)?;
         match self.store.read(resource_type, id).await? {
             None => Err(AppError::NotFound),
+            Some(resource) if !self.visible(&resource) => Err(AppError::NotFound),
             Some(resource) if resource.deleted => Err(AppError::Gone {
                 version: resource.version,
                 last_updated: resource.last_updated,
@@ -89,6 +93,7 @@ impl App {
         check_type(resource_type)?;
         match self.store.vread(resource_type, id, version).await? {
             None => Err(AppError::NotFound),
+            Some(resource) if !self.visible(&resource) => Err(AppError::NotFound),
             Some(resource) if resource.deleted => Err(AppError::Gone {
                 version: resource.version,
                 last_updated: resource.last_updated,
@@ -147,6 +152,18 @@ impl App {
         mut body: Value,
         preconditions: &Preconditions,
     ) -> Result<WriteResult, AppError> {
+        if resource_type == "Bundle" && crate::is_submission(&body) {
+            let named = crate::submission::identifier_param(params);
+            let carried = body.pointer("/identifier/value").and_then(Value::as_str);
+            if named.is_none() || named.as_deref() != carried {
+                return Err(AppError::invalid(
+                    IssueCode::Invalid,
+                    Some("Bundle.identifier".into()),
+                    "the URL must name the Bundle's own identifier (identifier=system|value)",
+                ));
+            }
+            return self.submit(body).await.and_then(submission_result);
+        }
         let matched = self.match_condition(resource_type, params).await?.matched;
         let id = conditional_update_id(matched, &body);
         if let Some(body_id) = body.get("id").and_then(Value::as_str)
@@ -220,6 +237,16 @@ impl App {
         preconditions: &Preconditions,
     ) -> Result<Option<u64>, AppError> {
         check_type(resource_type)?;
+        if resource_type == "Bundle"
+            && let Some(stored) = self.store.read(resource_type, id).await?
+            && !stored.deleted
+            && let Ok(body) = serde_json::from_str::<Value>(&stored.json)
+            && let Some(identifier) = crate::submission::submission_identifier(&body)
+        {
+            // Deleting a submission withdraws it, contents and all.
+            let outcome = self.withdraw(&identifier).await?;
+            return Ok(Some(outcome.bundle.version + 1));
+        }
         let op = WriteOp::Delete {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
@@ -240,6 +267,15 @@ impl App {
         resource_type: &str,
         params: &[(String, String)],
     ) -> Result<Option<u64>, AppError> {
+        if resource_type == "Bundle"
+            && let Some(identifier) = crate::submission::identifier_param(params)
+        {
+            return match self.withdraw(&identifier).await {
+                Ok(outcome) => Ok(Some(outcome.bundle.version + 1)),
+                Err(AppError::NotFound) => Ok(None),
+                Err(error) => Err(error),
+            };
+        }
         match self.match_condition(resource_type, params).await?.matched {
             None => Ok(None),
             Some(id) => {
@@ -286,6 +322,19 @@ impl App {
             }
         }
         let body = Value::Object(canonical_order(object, id));
+        if resource_type == "Bundle"
+            && crate::is_submission(&body)
+            && crate::submission::submission_identifier(&body).is_none()
+        {
+            // Only the submission path stores a JP-CLINS Bundle, unpacking it: anything else
+            // (a PUT by id, a transaction entry) would store it without its contents.
+            return Err(AppError::invalid(
+                IssueCode::NotSupported,
+                Some("Bundle".into()),
+                "a JP-CLINS Bundle is submitted with POST /fhir/Bundle or replaced with \
+                 PUT /fhir/Bundle?identifier=system|value",
+            ));
+        }
         let issues: Vec<_> = fhir::validate_resource(&body)
             .into_iter()
             .filter(|issue| {
@@ -358,6 +407,14 @@ pub(crate) fn conditional_update_id(matched: Option<String>, body: &Value) -> St
         body.get("id")
             .and_then(Value::as_str)
             .map_or_else(new_id, str::to_owned)
+    })
+}
+
+/// A submission answered as the write of its Bundle.
+fn submission_result(outcome: crate::SubmissionOutcome) -> Result<WriteResult, AppError> {
+    Ok(WriteResult {
+        resource: outcome.bundle,
+        created: outcome.created,
     })
 }
 

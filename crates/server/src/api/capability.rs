@@ -63,10 +63,20 @@ pub fn capability_statement(app: &app::App) -> Value {
                 "searchParam": search_params,
             });
             if *resource_type == "Patient" {
-                resource["operation"] = json!([{
-                    "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-                }]);
+                resource["operation"] = json!([
+                    {
+                        "name": "everything",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                    },
+                    {
+                        "name": "summary",
+                        "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
+                    },
+                    {
+                        "name": "emergency-summary",
+                        "definition": "https://tsunagu.jp/fhir/OperationDefinition/emergency-summary"
+                    }
+                ]);
             }
             resource
         })

@@ -91,6 +91,18 @@ pub(crate) async fn compartment(
     if compartment_type != "Patient" {
         return Err(ApiError::RouteNotFound);
     }
+    let summary = match target.as_str() {
+        "$summary" => Some(app::SummaryKind::Patient),
+        "$emergency-summary" => Some(app::SummaryKind::Emergency),
+        _ => None,
+    };
+    if let Some(kind) = summary {
+        let document = state
+            .app
+            .summary(kind, &id, &context.base, app::now())
+            .await?;
+        return Ok(fhir_json(StatusCode::OK, document.to_string()));
+    }
     let types = match target.as_str() {
         "$everything" | "*" => Vec::new(),
         resource_type if resource_type.starts_with('$') => return Err(ApiError::RouteNotFound),

@@ -5,6 +5,7 @@ mod bundles;
 mod conformance_http;
 mod examples;
 mod interactions;
+mod jp_clins;
 mod search;
 mod unavailable;
 

@@ -1,0 +1,322 @@
+//! `Patient/{id}/$summary` and `Patient/{id}/$emergency-summary`: document Bundles built from the
+//! patient's JP-CLINS information items, through the same searches (and so the same visibility
+//! rules) as any other read.
+//!
+//! * `$summary` has the International Patient Summary's shape: a Composition (LOINC 60591-5) with
+//!   the sections problems (11450-4: every Condition), allergies and intolerances (48765-2: every
+//!   AllergyIntolerance, drug contraindications included), medications (10160-0: the
+//!   MedicationRequests of the last 100 days, else the latest 3) and results (30954-2: the latest
+//!   laboratory Observation of each code).
+//! * `$emergency-summary` is the emergency data set (救急時医療情報): diagnoses, allergies and
+//!   contraindications, current medications (the last 100 days), recent laboratory results (the
+//!   latest of each code within a year), and infection results (the JP-CLINS infection lab codes,
+//!   latest of each code, whatever their age).
+//!
+//! Entries are the Composition, the Patient, then each resource once, `fullUrl` under `base`.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+use store::{StoredResource, Timestamp};
+
+use crate::{App, AppError, SearchInput, new_id};
+
+/// LOINC.
+const LOINC: &str = "http://loinc.org";
+/// The JP-CLINS JLAC10 infection-lab code system: results coded in it are infection results.
+pub const INFECTION_CODE_SYSTEM: &str =
+    "http://jpfhir.jp/fhir/clins/CodeSystem/JLAC10/JP_CLINS_ObsLabResult_InfectionLabo_CS";
+/// "Current" medications: prescribed within this many days.
+const CURRENT_MEDICATION_DAYS: i64 = 100;
+/// "Recent" laboratory results for the emergency data set: within this many days.
+const RECENT_LAB_DAYS: i64 = 365;
+/// Most resources read for one section.
+const SECTION_LIMIT: &str = "200";
+
+/// Which summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryKind {
+    /// `$summary`: the patient summary (IPS shape).
+    Patient,
+    /// `$emergency-summary`: the emergency data set.
+    Emergency,
+}
+
+struct Section {
+    title: &'static str,
+    code: (&'static str, &'static str, &'static str),
+    resources: Vec<StoredResource>,
+}
+
+impl App {
+    /// The summary document of a patient at time `now`, with `fullUrl`s under `base` (e.g.
+    /// `https://host/fhir`).
+    ///
+    /// # Errors
+    /// `NotFound` for a patient that does not exist or that this viewer may not see;
+    /// `Unavailable`.
+    pub async fn summary(
+        &self,
+        kind: SummaryKind,
+        patient_id: &str,
+        base: &str,
+        now: Timestamp,
+    ) -> Result<Value, AppError> {
+        let patient = self.read("Patient", patient_id).await?;
+        let day = 86_400_000_000_i64;
+        let since = |days: i64| iso_date(Timestamp(now.0 - days * day));
+        let conditions = self
+            .section_search(patient_id, "Condition", &[("_sort", "-recorded-date")])
+            .await?;
+        let allergies = self
+            .section_search(patient_id, "AllergyIntolerance", &[("_sort", "-date")])
+            .await?;
+        let mut medications = self
+            .section_search(
+                patient_id,
+                "MedicationRequest",
+                &[
+                    ("_sort", "-authoredon"),
+                    (
+                        "authoredon",
+                        &format!("ge{}", since(CURRENT_MEDICATION_DAYS)),
+                    ),
+                ],
+            )
+            .await?;
+        if kind == SummaryKind::Patient && medications.is_empty() {
+            medications = self
+                .section_search(
+                    patient_id,
+                    "MedicationRequest",
+                    &[("_sort", "-authoredon"), ("_count", "3")],
+                )
+                .await?;
+        }
+        let labs = match kind {
+            SummaryKind::Patient => {
+                self.section_search(
+                    patient_id,
+                    "Observation",
+                    &[("category", "laboratory"), ("_sort", "-date")],
+                )
+                .await?
+            }
+            SummaryKind::Emergency => {
+                self.section_search(
+                    patient_id,
+                    "Observation",
+                    &[
+                        ("category", "laboratory"),
+                        ("_sort", "-date"),
+                        ("date", &format!("ge{}", since(RECENT_LAB_DAYS))),
+                    ],
+                )
+                .await?
+            }
+        };
+        let mut sections = match kind {
+            SummaryKind::Patient => vec![
+                Section {
+                    title: "Problems",
+                    code: (LOINC, "11450-4", "Problem list - Reported"),
+                    resources: conditions,
+                },
+                Section {
+                    title: "Allergies and Intolerances",
+                    code: (LOINC, "48765-2", "Allergies and adverse reactions Document"),
+                    resources: allergies,
+                },
+                Section {
+                    title: "Medication",
+                    code: (LOINC, "10160-0", "History of Medication use Narrative"),
+                    resources: medications,
+                },
+                Section {
+                    title: "Results",
+                    code: (
+                        LOINC,
+                        "30954-2",
+                        "Relevant diagnostic tests/laboratory data Narrative",
+                    ),
+                    resources: latest_per_code(labs),
+                },
+            ],
+            SummaryKind::Emergency => {
+                let infections = self
+                    .section_search(
+                        patient_id,
+                        "Observation",
+                        &[
+                            ("code", &format!("{INFECTION_CODE_SYSTEM}|")),
+                            ("_sort", "-date"),
+                        ],
+                    )
+                    .await?;
+                vec![
+                    Section {
+                        title: "傷病名 Diagnoses",
+                        code: (LOINC, "11450-4", "Problem list - Reported"),
+                        resources: conditions,
+                    },
+                    Section {
+                        title: "アレルギー・薬剤禁忌 Allergies and contraindications",
+                        code: (LOINC, "48765-2", "Allergies and adverse reactions Document"),
+                        resources: allergies,
+                    },
+                    Section {
+                        title: "処方 Current medications",
+                        code: (LOINC, "10160-0", "History of Medication use Narrative"),
+                        resources: medications,
+                    },
+                    Section {
+                        title: "検査 Recent laboratory results",
+                        code: (
+                            LOINC,
+                            "30954-2",
+                            "Relevant diagnostic tests/laboratory data Narrative",
+                        ),
+                        resources: latest_per_code(labs),
+                    },
+                    Section {
+                        title: "感染症 Infection results",
+                        code: (LOINC, "18725-2", "Microbiology studies (set)"),
+                        resources: latest_per_code(infections),
+                    },
+                ]
+            }
+        };
+        Ok(document(kind, &patient, &mut sections, base, now))
+    }
+
+    /// One section's resources: a compartment search of the patient, with this viewer's rules.
+    async fn section_search(
+        &self,
+        patient_id: &str,
+        resource_type: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<StoredResource>, AppError> {
+        let mut pairs: Vec<(String, String)> = params
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        if !pairs.iter().any(|(name, _)| name == "_count") {
+            pairs.push(("_count".into(), SECTION_LIMIT.into()));
+        }
+        let input = SearchInput {
+            types: vec![resource_type.to_owned()],
+            compartment: Some(patient_id.to_owned()),
+            params: pairs,
+            strict: true,
+        };
+        Ok(self.search(&input).await?.page.matches)
+    }
+}
+
+/// The first (newest, given the sort) resource of each `code` (its first coding's system|code, or
+/// its text).
+fn latest_per_code(resources: Vec<StoredResource>) -> Vec<StoredResource> {
+    let mut seen = HashSet::new();
+    resources
+        .into_iter()
+        .filter(|resource| {
+            let body: Value = serde_json::from_str(&resource.json).unwrap_or(Value::Null);
+            let key = body
+                .pointer("/code/coding/0")
+                .map(|coding| {
+                    format!(
+                        "{}|{}",
+                        coding
+                            .get("system")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                        coding
+                            .get("code")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                    )
+                })
+                .or_else(|| {
+                    body.pointer("/code/text")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| resource.id.clone());
+            seen.insert(key)
+        })
+        .collect()
+}
+
+/// Assembles the document Bundle.
+fn document(
+    kind: SummaryKind,
+    patient: &StoredResource,
+    sections: &mut [Section],
+    base: &str,
+    now: Timestamp,
+) -> Value {
+    let base = base.trim_end_matches('/');
+    let full_url =
+        |resource: &StoredResource| format!("{base}/{}/{}", resource.resource_type, resource.id);
+    let reference = |resource: &StoredResource| json!({"reference": format!("{}/{}", resource.resource_type, resource.id)});
+    let (type_coding, title) = match kind {
+        SummaryKind::Patient => (
+            json!({"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}),
+            "Patient summary",
+        ),
+        SummaryKind::Emergency => (
+            json!({"system": "https://tsunagu.jp/fhir/CodeSystem/document-type", "code": "emergency-summary", "display": "救急時医療情報"}),
+            "救急時医療情報 Emergency summary",
+        ),
+    };
+    let instant = now.to_fhir_instant();
+    let composition = json!({
+        "resourceType": "Composition",
+        "id": new_id(),
+        "status": "final",
+        "type": {"coding": [type_coding]},
+        "subject": reference(patient),
+        "date": instant,
+        "author": [{"display": "tsunagu"}],
+        "title": title,
+        "section": sections.iter().map(|section| {
+            let mut value = json!({
+                "title": section.title,
+                "code": {"coding": [{"system": section.code.0, "code": section.code.1, "display": section.code.2}]},
+            });
+            if section.resources.is_empty() {
+                value["emptyReason"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "unavailable"}]});
+            } else {
+                value["entry"] = Value::Array(section.resources.iter().map(reference).collect());
+            }
+            value
+        }).collect::<Vec<_>>(),
+    });
+    let composition_url = format!(
+        "urn:uuid:{}",
+        composition["id"].as_str().unwrap_or_default()
+    );
+    let mut entries = vec![json!({"fullUrl": composition_url, "resource": composition})];
+    let mut seen = HashSet::new();
+    for resource in
+        std::iter::once(patient).chain(sections.iter().flat_map(|section| section.resources.iter()))
+    {
+        if seen.insert((resource.resource_type.clone(), resource.id.clone())) {
+            let body: Value = serde_json::from_str(&resource.json).unwrap_or(Value::Null);
+            entries.push(json!({"fullUrl": full_url(resource), "resource": body}));
+        }
+    }
+    json!({
+        "resourceType": "Bundle",
+        "id": new_id(),
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", new_id())},
+        "type": "document",
+        "timestamp": instant,
+        "entry": entries,
+    })
+}
+
+/// `YYYY-MM-DD` of a timestamp (UTC).
+fn iso_date(at: Timestamp) -> String {
+    at.to_fhir_instant().chars().take(10).collect()
+}

@@ -1,0 +1,591 @@
+//! JP-CLINS submissions through the FHIR API: the published examples submitted, unpacked and
+//! found; resubmission replacing atomically (also under concurrent reads); withdrawal; person
+//! identity and conflicting links; validation errors; the JP-CLINS flags on every read path; and
+//! the summaries.
+
+use std::sync::Arc;
+
+use app::{Viewer, is_submission};
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+const INSURED: &str = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+const BUNDLE_ID: &str = "http://jpfhir.jp/fhir/clins/bundle-identifier";
+const FACILITY: &str = "1318814790";
+const SUBMISSION_TAG: &str = "https://tsunagu.jp/fhir/CodeSystem/submission";
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../../fixtures/jp/clins/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("read {path}"));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The published lab-results collection (4 Observations of one patient).
+fn labs() -> Value {
+    fixture("Bundle-Bundle-CLINS-Observations-Example-01.json")
+}
+
+fn identifier_of(bundle: &Value) -> String {
+    bundle["identifier"]["value"]
+        .as_str()
+        .expect("identifier")
+        .to_owned()
+}
+
+fn with_identifier(mut bundle: Value, local: &str) -> Value {
+    bundle["identifier"]["value"] = json!(format!("{FACILITY}^2024^{local}"));
+    bundle
+}
+
+/// The id of the person a submission was filed under (from its unpacked resources).
+async fn person_of(app: &TestApp, identifier: &str) -> String {
+    let reply = app
+        .get(&format!(
+            "/fhir/Observation?_tag={}|{}&_count=1",
+            SUBMISSION_TAG,
+            urlencode(identifier)
+        ))
+        .await;
+    let subject = reply.json()["entry"][0]["resource"]["subject"]["reference"]
+        .as_str()
+        .expect("an unpacked Observation with a subject")
+        .to_owned();
+    subject.trim_start_matches("Patient/").to_owned()
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn total(app: &TestApp, query: &str) -> u64 {
+    let reply = app.get(&format!("{query}&_total=accurate&_count=0")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["total"].as_u64().expect("total")
+}
+
+#[tokio::test]
+async fn a_lab_collection_is_unpacked_and_found_through_ordinary_searches() {
+    let app = TestApp::new();
+    let bundle = labs();
+    assert!(is_submission(&bundle));
+    let reply = app.post("/fhir/Bundle", &bundle).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let stored = reply.json();
+    assert_eq!(stored["identifier"]["value"], bundle["identifier"]["value"]);
+
+    let person = person_of(&app, &identifier_of(&bundle)).await;
+    let patient = app.get(&format!("/fhir/Patient/{person}")).await;
+    assert_eq!(patient.status, StatusCode::OK);
+    // The national key is held in canonical (half-width digit) form.
+    assert!(
+        patient.text.contains("00012345:あいう:187:01"),
+        "{}",
+        patient.text
+    );
+
+    assert_eq!(
+        total(
+            &app,
+            &format!("/fhir/Observation?patient={person}&category=laboratory&date=ge2021-01-01")
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        total(
+            &app,
+            &format!("/fhir/Observation?patient={person}&date=ge2022-01-01")
+        )
+        .await,
+        0
+    );
+    // Provenance is searchable: which submission, which facility.
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?_tag=https://tsunagu.jp/fhir/CodeSystem/submitting-facility|{FACILITY}")).await,
+        4
+    );
+    // The person is found by the insured-person id written with full-width or half-width digits.
+    for written in ["00012345:あいう:１８７:01", "00012345:あいう:187:01"] {
+        let found = app
+            .get(&format!(
+                "/fhir/Patient?identifier={}",
+                urlencode(&format!("{INSURED}|{written}"))
+            ))
+            .await;
+        assert_eq!(found.match_ids(), vec![person.clone()], "{written}");
+    }
+    // References between entries point at the unpacked resources, contained ones stay contained.
+    let observation = app
+        .get(&format!("/fhir/Observation?patient={person}&_count=1"))
+        .await
+        .json()["entry"][0]["resource"]
+        .clone();
+    assert_eq!(
+        observation["subject"]["reference"],
+        json!(format!("Patient/{person}"))
+    );
+    assert!(observation["contained"].is_array());
+    // The stored submission is the facility's record: another facility does not read it.
+    let bundle_id = stored["id"].as_str().expect("id");
+    assert_eq!(
+        app.get(&format!("/fhir/Bundle/{bundle_id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let own = app
+        .state
+        .app
+        .for_viewer(Viewer::Facility(Some(FACILITY.into())))
+        .read("Bundle", bundle_id)
+        .await;
+    assert!(own.is_ok(), "the submitting facility reads its record");
+}
+
+#[tokio::test]
+async fn resubmitting_an_identifier_replaces_the_whole_submission() {
+    let app = TestApp::new();
+    let first = labs();
+    let identifier = identifier_of(&first);
+    assert_eq!(
+        app.post("/fhir/Bundle", &first).await.status,
+        StatusCode::CREATED
+    );
+    let person = person_of(&app, &identifier).await;
+    let old_ids = app
+        .get(&format!("/fhir/Observation?patient={person}"))
+        .await
+        .match_ids();
+    assert_eq!(old_ids.len(), 4);
+
+    // The same identifier again with one result fewer, the FHIR way (conditional update).
+    let mut second = labs();
+    second["entry"].as_array_mut().expect("entries").pop();
+    let url = format!(
+        "/fhir/Bundle?identifier={}",
+        urlencode(&format!("{BUNDLE_ID}|{identifier}"))
+    );
+    let reply = app.put(&url, &second).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let new_ids = app
+        .get(&format!("/fhir/Observation?patient={person}"))
+        .await
+        .match_ids();
+    assert_eq!(new_ids.len(), 3);
+    assert!(
+        new_ids.iter().all(|id| !old_ids.contains(id)),
+        "nothing of the first is left"
+    );
+    // The replaced resources are gone from reads, but their history keeps them.
+    let old = app.get(&format!("/fhir/Observation/{}", old_ids[0])).await;
+    assert_eq!(old.status, StatusCode::GONE);
+    let history = app
+        .get(&format!("/fhir/Observation/{}/_history", old_ids[0]))
+        .await;
+    assert_eq!(history.json()["entry"].as_array().map(Vec::len), Some(2));
+
+    // POST of the same identifier replaces too, and a PUT naming another identifier is refused.
+    assert_eq!(
+        app.post("/fhir/Bundle", &first).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        4
+    );
+    let other = format!(
+        "/fhir/Bundle?identifier={}",
+        urlencode(&format!("{BUNDLE_ID}|{FACILITY}^2024^other"))
+    );
+    assert_eq!(
+        app.put(&other, &first).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // A JP-CLINS Bundle never bypasses the submission path.
+    let stored_id = app.post("/fhir/Bundle", &first).await.json()["id"].clone();
+    let mut by_id = first.clone();
+    by_id["id"] = stored_id.clone();
+    let bypass = app
+        .put(
+            &format!("/fhir/Bundle/{}", stored_id.as_str().expect("id")),
+            &by_id,
+        )
+        .await;
+    assert_eq!(bypass.status, StatusCode::BAD_REQUEST, "{}", bypass.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_never_see_a_half_replaced_submission() {
+    let app = Arc::new(TestApp::new());
+    let four = labs();
+    let identifier = identifier_of(&four);
+    let mut three = labs();
+    three["entry"].as_array_mut().expect("entries").pop();
+    assert_eq!(
+        app.post("/fhir/Bundle", &four).await.status,
+        StatusCode::CREATED
+    );
+    let person = person_of(&app, &identifier).await;
+
+    let writer = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            for round in 0..12 {
+                let bundle = if round % 2 == 0 { &three } else { &four };
+                let reply = app.post("/fhir/Bundle", bundle).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            }
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while !writer.is_finished() {
+        seen.insert(total(&app, &format!("/fhir/Observation?patient={person}")).await);
+    }
+    writer.await.expect("writer");
+    seen.insert(total(&app, &format!("/fhir/Observation?patient={person}")).await);
+    assert!(
+        seen.iter().all(|count| *count == 3 || *count == 4),
+        "a reader saw a mix of two submissions: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn withdrawing_removes_the_contents_from_every_view_and_history_keeps_them() {
+    let app = TestApp::new();
+    let bundle = labs();
+    let identifier = identifier_of(&bundle);
+    app.post("/fhir/Bundle", &bundle).await;
+    let person = person_of(&app, &identifier).await;
+    let ids = app
+        .get(&format!("/fhir/Observation?patient={person}"))
+        .await
+        .match_ids();
+
+    let url = format!(
+        "/fhir/Bundle?identifier={}",
+        urlencode(&format!("{BUNDLE_ID}|{identifier}"))
+    );
+    let reply = app.request(Method::DELETE, &url, &[], None).await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        0
+    );
+    assert_eq!(
+        total(
+            &app,
+            &format!("/fhir/Patient/{person}/$everything?_type=Observation")
+        )
+        .await,
+        0
+    );
+    let history = app
+        .get(&format!("/fhir/Observation/{}/_history", ids[0]))
+        .await;
+    assert_eq!(
+        history.json()["entry"].as_array().map(Vec::len),
+        Some(2),
+        "created, then deleted"
+    );
+
+    // A Patient-only collection with the identifier withdraws as well.
+    app.post("/fhir/Bundle", &bundle).await;
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        4
+    );
+    let mut patient_only = labs();
+    patient_only["entry"]
+        .as_array_mut()
+        .expect("entries")
+        .truncate(1);
+    let reply = app.post("/fhir/Bundle", &patient_only).await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        0
+    );
+    // Withdrawing what was never submitted is a 404.
+    let reply = app
+        .post("/fhir/Bundle", &with_identifier(patient_only, "never"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn identifiers_that_conflict_with_an_existing_link_are_rejected_not_merged() {
+    let app = TestApp::new();
+    let first = labs();
+    app.post("/fhir/Bundle", &first).await;
+    let person = person_of(&app, &identifier_of(&first)).await;
+    let patients_before = total(&app, "/fhir/Patient?").await;
+
+    // Another insured person arriving with the same facility patient id.
+    let mut other = with_identifier(labs(), "other-person");
+    other["entry"][0]["resource"]["identifier"][1]["value"] = json!("00012345:あいう:999:01");
+    let reply = app.post("/fhir/Bundle", &other).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert!(
+        !reply.text.contains("00012345"),
+        "errors never echo identifiers: {}",
+        reply.text
+    );
+    assert_eq!(total(&app, "/fhir/Patient?").await, patients_before);
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        4
+    );
+
+    // The same person from another facility links to the same Patient.
+    let mut elsewhere = with_identifier(labs(), "elsewhere");
+    elsewhere["entry"][0]["resource"]["identifier"][0] =
+        json!({"system": "urn:oid:1.2.392.100495.20.3.51.11311234567", "value": "42"});
+    elsewhere["identifier"]["value"] = json!("1311234567^2024^elsewhere");
+    let reply = app.post("/fhir/Bundle", &elsewhere).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(person_of(&app, "1311234567^2024^elsewhere").await, person);
+    assert_eq!(total(&app, "/fhir/Patient?").await, patients_before);
+}
+
+#[tokio::test]
+async fn an_invalid_submission_is_refused_naming_the_element_and_nothing_is_stored() {
+    let app = TestApp::new();
+    let mut bundle = labs();
+    bundle["entry"][0]["resource"]["identifier"]
+        .as_array_mut()
+        .expect("identifiers")
+        .retain(|identifier| identifier["system"] != INSURED);
+    let reply = app.post("/fhir/Bundle", &bundle).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(reply.text.contains("Bundle.entry[0]"), "{}", reply.text);
+    // The published error example: a lab result without its local code.
+    let mut wrong = labs();
+    wrong["entry"][1]["resource"] = fixture("Observation-ErrorExample-ObsLabo-eGFR.json");
+    wrong["entry"][1]["resource"]["subject"] = wrong["entry"][2]["resource"]["subject"].clone();
+    let reply = app.post("/fhir/Bundle", &wrong).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(reply.text.contains("code.coding"), "{}", reply.text);
+    assert_eq!(total(&app, "/fhir/Observation?").await, 0);
+    assert_eq!(total(&app, "/fhir/Patient?").await, 0);
+}
+
+/// The labs collection with its first result flagged `code`.
+fn flagged(code: &str, local: &str) -> Value {
+    let mut bundle = with_identifier(labs(), local);
+    bundle["entry"][1]["resource"]["meta"]["tag"] = json!([{
+        "system": "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication",
+        "code": code
+    }]);
+    bundle
+}
+
+#[tokio::test]
+async fn flags_are_honoured_on_every_read_path() {
+    let app = TestApp::new();
+    app.post("/fhir/Bundle", &flagged("UNDELIVERED", "undelivered"))
+        .await;
+    app.post("/fhir/Bundle", &flagged("UNINFORMED", "uninformed"))
+        .await;
+    let person = person_of(&app, &format!("{FACILITY}^2024^undelivered")).await;
+    let flagged_id = |code: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .state
+                .app
+                .for_viewer(Viewer::Service)
+                .search(&app::SearchInput {
+                    types: vec!["Observation".into()],
+                    params: vec![(
+                        "_tag".into(),
+                        format!(
+                            "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication|{code}"
+                        ),
+                    )],
+                    ..app::SearchInput::default()
+                })
+                .await
+                .expect("search");
+            reply.page.matches[0].id.clone()
+        }
+    };
+    let undelivered = flagged_id("UNDELIVERED").await;
+    let uninformed = flagged_id("UNINFORMED").await;
+
+    // Over HTTP (an unidentified facility): the 未提供 result is nowhere, the 未告知 one is there.
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{undelivered}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{undelivered}/_history/1"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{undelivered}/_history"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{uninformed}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        7
+    );
+    assert_eq!(
+        total(
+            &app,
+            &format!("/fhir/Patient/{person}/$everything?_type=Observation")
+        )
+        .await,
+        7
+    );
+    let history = app.get("/fhir/Observation/_history?_count=100").await.text;
+    assert!(!history.contains(&undelivered), "type history hides it");
+    let included = app
+        .get(&format!(
+            "/fhir/Patient?_id={person}&_revinclude=Observation:subject"
+        ))
+        .await
+        .text;
+    assert!(!included.contains(&undelivered) && included.contains(&uninformed));
+    let summary = app.get(&format!("/fhir/Patient/{person}/$summary")).await;
+    assert_eq!(summary.status, StatusCode::OK, "{}", summary.text);
+    assert!(!summary.text.contains(&undelivered));
+
+    // The submitting facility sees both; the patient sees neither.
+    let own = app
+        .state
+        .app
+        .for_viewer(Viewer::Facility(Some(FACILITY.into())));
+    assert!(own.read("Observation", &undelivered).await.is_ok());
+    let mine = app.state.app.for_viewer(Viewer::Patient(person.clone()));
+    assert!(mine.read("Observation", &undelivered).await.is_err());
+    assert!(mine.read("Observation", &uninformed).await.is_err());
+    let summary = mine
+        .summary(
+            app::SummaryKind::Patient,
+            &person,
+            "http://localhost/fhir",
+            app::now(),
+        )
+        .await
+        .expect("summary")
+        .to_string();
+    assert!(!summary.contains(&uninformed) && !summary.contains(&undelivered));
+    let everything = mine
+        .search(&app::SearchInput {
+            compartment: Some(person.clone()),
+            params: vec![("_count".into(), "100".into())],
+            ..app::SearchInput::default()
+        })
+        .await
+        .expect("everything");
+    assert!(
+        everything
+            .page
+            .matches
+            .iter()
+            .all(|r| r.id != uninformed && r.id != undelivered)
+    );
+}
+
+#[tokio::test]
+async fn a_referral_letter_is_held_for_its_destination_and_its_author_sees_it() {
+    let app = TestApp::new();
+    let referral = fixture("Bundle-Bundle-CLINS-Referral-Example-01.json");
+    let reply = app.post("/fhir/Bundle", &referral).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let service = app.state.app.for_viewer(Viewer::Service);
+    let compositions = service
+        .search(&app::SearchInput {
+            types: vec!["Composition".into()],
+            ..app::SearchInput::default()
+        })
+        .await
+        .expect("search")
+        .page
+        .matches;
+    assert_eq!(compositions.len(), 1);
+    let composition: Value = serde_json::from_str(&compositions[0].json).expect("JSON");
+    let tags = composition["meta"]["tag"].to_string();
+    assert!(
+        tags.contains("referral-state") && tags.contains("pending"),
+        "{tags}"
+    );
+    assert!(
+        tags.contains("referral-destination"),
+        "the destination is kept: {tags}"
+    );
+    // Pending: neither an unidentified facility nor the destination reads it yet.
+    assert_eq!(
+        app.get(&format!("/fhir/Composition/{}", compositions[0].id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(total(&app, "/fhir/Condition?").await, 0);
+    let author = app
+        .state
+        .app
+        .for_viewer(Viewer::Facility(Some(FACILITY.into())));
+    assert!(
+        author
+            .read("Composition", &compositions[0].id)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn the_emergency_summary_carries_the_emergency_data_set() {
+    let app = TestApp::new();
+    app.post("/fhir/Bundle", &labs()).await;
+    let person = person_of(&app, &identifier_of(&labs())).await;
+    let reply = app
+        .get(&format!("/fhir/Patient/{person}/$emergency-summary"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let document = reply.json();
+    assert_eq!(document["type"], "document");
+    let composition = &document["entry"][0]["resource"];
+    assert_eq!(composition["resourceType"], "Composition");
+    assert_eq!(
+        composition["subject"]["reference"],
+        json!(format!("Patient/{person}"))
+    );
+    let titles: Vec<&str> = composition["section"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .filter_map(|section| section["title"].as_str())
+        .collect();
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert_eq!(document["entry"][1]["resource"]["id"], json!(person));
+    // The example's results are from 2021: not "recent" for the emergency data set, while the
+    // patient summary lists the latest of each test.
+    let summary = app
+        .get(&format!("/fhir/Patient/{person}/$summary"))
+        .await
+        .json();
+    let results = summary["entry"][0]["resource"]["section"][3]["entry"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(results, 4);
+    assert_eq!(
+        app.get("/fhir/Patient/nobody/$summary").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
