@@ -150,7 +150,9 @@ impl App {
                         // Someone else's submission created the person meanwhile: link to it.
                         Some(WriteOutcome::Existing(_)) => {}
                         _ => {
-                            return Err(AppError::Internal("a person create had no outcome".into()));
+                            return Err(AppError::Internal(
+                                "a person create had no outcome".into(),
+                            ));
                         }
                     }
                 }

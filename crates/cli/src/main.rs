@@ -114,6 +114,10 @@ enum Command {
         /// Public base URL of the FHIR API, for links (default: from the request's Host header).
         #[arg(long, env = "TSUNAGU_BASE_URL")]
         base_url: Option<String>,
+        /// Hours between runs of the retention job (deleting submitted data past its retention
+        /// period; docs/jp-clins.md); 0 turns it off.
+        #[arg(long, env = "TSUNAGU_RETENTION_INTERVAL_HOURS", default_value_t = 24)]
+        retention_interval_hours: u64,
     },
     /// Load Bundles (JSON) and NDJSON files or directories into the store.
     Import {
@@ -138,11 +142,22 @@ enum Command {
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// The retention job (docs/jp-clins.md, "Retention").
+    Retention {
+        #[command(subcommand)]
+        action: RetentionCommand,
+    },
     /// Shard a new PostgreSQL store by patient over several PostgreSQL servers (docs/scale-out.md).
     Shard {
         #[command(subcommand)]
         action: ShardCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete, now, what has passed its retention period, and record what was deleted.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -174,9 +189,16 @@ async fn main() -> anyhow::Result<()> {
             demo,
             max_body_bytes,
             base_url,
+            retention_interval_hours,
         } => {
             if demo {
                 demo::load_if_empty(&app).await?;
+            }
+            if retention_interval_hours > 0 {
+                tokio::spawn(retention_job(
+                    app.clone(),
+                    std::time::Duration::from_secs(retention_interval_hours * 3600),
+                ));
             }
             let settings = server::ServerSettings {
                 max_body_bytes,
@@ -199,9 +221,40 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { out, types } => export(&app, &out, types).await?,
         Command::Migrate => tracing::info!("the schema is up to date"),
+        Command::Retention {
+            action: RetentionCommand::Run,
+        } => {
+            let report = app
+                .apply_retention(&app::RetentionPolicy::default(), app::now())
+                .await?;
+            for (kind, count) in &report.deleted {
+                println!("deleted {count} {kind}");
+            }
+            println!("retention: {} resources deleted", report.total());
+        }
         Command::Shard { .. } => unreachable!("handled before the store is opened"),
     }
     Ok(())
+}
+
+/// Runs retention a minute after start-up, then every `interval`; failures are logged and the
+/// next run tries again. Logs say how many resources of which kind, never which.
+async fn retention_job(app: app::App, interval: std::time::Duration) {
+    tokio::time::sleep(std::time::Duration::from_secs(60).min(interval)).await;
+    loop {
+        match app
+            .apply_retention(&app::RetentionPolicy::default(), app::now())
+            .await
+        {
+            Ok(report) => {
+                tracing::info!(deleted = report.total(), "retention run finished");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "retention run failed; retrying at the next interval")
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// Opens the backend named by the URL scheme.

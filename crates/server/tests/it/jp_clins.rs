@@ -589,3 +589,66 @@ async fn the_emergency_summary_carries_the_emergency_data_set() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn retention_deletes_what_has_expired_keeps_the_latest_and_records_it() {
+    let app = TestApp::new();
+    for local in ["r1", "r2", "r3", "r4"] {
+        let reply = app
+            .post("/fhir/Bundle", &with_identifier(labs(), local))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+    let person = person_of(&app, &format!("{FACILITY}^2024^r1")).await;
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        16
+    );
+    let policy = app::RetentionPolicy::default();
+    let day = 86_400_000_000_i64;
+    let now = app::now();
+
+    // Nothing has expired yet.
+    let report = app
+        .state
+        .app
+        .apply_retention(&policy, now)
+        .await
+        .expect("retention");
+    assert_eq!(report.total(), 0);
+    assert!(report.audit_event.is_none());
+
+    // 400 days later, lab results are past their year, but the latest 3 of each test stay.
+    let later = app::Timestamp(now.0 + 400 * day);
+    let report = app
+        .state
+        .app
+        .apply_retention(&policy, later)
+        .await
+        .expect("retention");
+    assert_eq!(
+        report.deleted,
+        vec![("Observation (laboratory)".to_owned(), 4)]
+    );
+    assert_eq!(
+        total(&app, &format!("/fhir/Observation?patient={person}")).await,
+        12
+    );
+    let event = report.audit_event.expect("the run is recorded");
+    let recorded = app
+        .state
+        .app
+        .for_viewer(Viewer::Service)
+        .read("AuditEvent", &event)
+        .await
+        .expect("audit event");
+    assert_eq!(recorded.json.matches("\"what\"").count(), 4);
+    // Running again deletes nothing more: each test's latest 3 are kept however old.
+    let report = app
+        .state
+        .app
+        .apply_retention(&policy, app::Timestamp(now.0 + 4000 * day))
+        .await
+        .expect("retention");
+    assert_eq!(report.total(), 0, "{report:?}");
+}
