@@ -271,29 +271,38 @@ fn conflict() -> AppError {
     )
 }
 
-/// Rewrites `identifier` search values of the insured-person system to their canonical form, so
-/// that a search finds the person whichever width its digits are written in.
+/// Rewrites `identifier` search values of the national-key systems (insured-person and public-payer
+/// ids) to their canonical form, so that a search finds the person whichever width its digits are
+/// written in.
 pub(crate) fn canonical_identifier_params(params: &mut [(String, String)]) {
-    let prefix = format!("{INSURED_SYSTEM}|");
     for (name, value) in params.iter_mut() {
         if name != "identifier" && !name.starts_with("identifier:") {
             continue;
         }
-        if !value.contains(&prefix) {
+        if !value.contains(INSURED_SYSTEM) && !value.contains(PUBLIC_PAYER_SYSTEM) {
             continue;
         }
         let rewritten: Vec<String> = value
             .split(',')
-            .map(|alternative| match alternative.strip_prefix(&prefix) {
-                Some(raw) => match jp::insured_person_id(raw) {
-                    Ok(canonical) => format!("{prefix}{canonical}"),
-                    Err(_) => alternative.to_owned(),
-                },
-                None => alternative.to_owned(),
+            .map(|alternative| {
+                canonical_alternative(alternative).unwrap_or_else(|| alternative.to_owned())
             })
             .collect();
         *value = rewritten.join(",");
     }
+}
+
+/// `system|value` with the value in canonical form, for the national-key systems.
+fn canonical_alternative(alternative: &str) -> Option<String> {
+    let (system, raw) = alternative.split_once('|')?;
+    let canonical = if system == INSURED_SYSTEM {
+        jp::insured_person_id(raw).ok()?.to_string()
+    } else if system == PUBLIC_PAYER_SYSTEM {
+        jp::public_payer_id(raw).ok()?.to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{system}|{canonical}"))
 }
 
 #[cfg(test)]

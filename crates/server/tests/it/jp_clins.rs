@@ -652,3 +652,41 @@ async fn retention_deletes_what_has_expired_keeps_the_latest_and_records_it() {
         .expect("retention");
     assert_eq!(report.total(), 0, "{report:?}");
 }
+
+#[tokio::test]
+async fn a_public_assistance_recipient_is_keyed_by_the_public_payer_id() {
+    let app = TestApp::new();
+    let payer = "http://jpfhir.jp/fhir/clins/Idsystem/JP_PublicPayer_memberID";
+    let mut bundle = with_identifier(labs(), "public");
+    bundle["entry"][0]["resource"]["identifier"][1] =
+        json!({"system": payer, "value": "12123456::１２３４５６７:"});
+    let reply = app.post("/fhir/Bundle", &bundle).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let person = person_of(&app, &format!("{FACILITY}^2024^public")).await;
+    let found = app
+        .get(&format!(
+            "/fhir/Patient?identifier={}",
+            urlencode(&format!("{payer}|12123456::1234567:"))
+        ))
+        .await;
+    assert_eq!(found.match_ids(), vec![person.clone()]);
+    let full_width = app
+        .get(&format!(
+            "/fhir/Patient?identifier={}",
+            urlencode(&format!("{payer}|12123456::１２３４５６７:"))
+        ))
+        .await;
+    assert_eq!(full_width.match_ids(), vec![person.clone()]);
+    // A second submission for the same recipient files under the same person.
+    let mut again = with_identifier(labs(), "public-2");
+    again["entry"][0]["resource"]["identifier"][1] =
+        json!({"system": payer, "value": "12123456::1234567:"});
+    assert_eq!(
+        app.post("/fhir/Bundle", &again).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        person_of(&app, &format!("{FACILITY}^2024^public-2")).await,
+        person
+    );
+}
