@@ -34,7 +34,9 @@ async fn conformance() {
         }
     })
     .await;
-    println!(
+    // Written to stderr directly (not captured by the harness), so the count shows in every run.
+    let _ = writeln!(
+        std::io::stderr(),
         "store-sqlite passed all {} conformance scenarios",
         store::conformance::scenario_names().len()
     );
