@@ -5,6 +5,7 @@
 mod default_bulk;
 mod sqlite;
 
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use store::Store;
