@@ -4,6 +4,7 @@
 
 mod demo;
 mod import;
+mod synth;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,6 +153,8 @@ enum Command {
         #[command(subcommand)]
         action: ShardCommand,
     },
+    /// Write a deterministic Japanese synthetic population as JP-CLINS Bundles (needs no database).
+    Synth(synth::SynthArgs),
 }
 
 #[derive(Subcommand)]
@@ -180,6 +183,9 @@ async fn main() -> anyhow::Result<()> {
     } = &cli.command
     {
         return shard_init(&cli.database, shards).await;
+    }
+    if let Command::Synth(args) = &cli.command {
+        return synth::run(args);
     }
     let store = open_store(&cli.database, cli.pool, cli.read_replica.as_deref()).await?;
     let app = app::App::new(store, app::Settings::default());
@@ -232,7 +238,9 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("retention: {} resources deleted", report.total());
         }
-        Command::Shard { .. } => unreachable!("handled before the store is opened"),
+        Command::Shard { .. } | Command::Synth(_) => {
+            unreachable!("handled before the store is opened")
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 //!
 //! A person is a pure function of (seed, person number, [`Options`]): [`Generator::person`] gives
 //! any person directly, and two runs with the same seed produce byte-identical output on the same
-//! platform.
+//! platform. [`write_dataset`] streams a population to a directory (layout in [`output`]).
 //!
 //! The shapes follow the published JP-CLINS examples and profiles; the code tables are in `data/`
 //! with their sources in `data/SOURCES.md`. Everything is fictional: names are common Japanese
@@ -23,6 +23,7 @@
 pub mod bundles;
 pub mod codes;
 pub mod date;
+pub mod output;
 pub mod plan;
 pub mod rng;
 pub mod tables;
@@ -30,6 +31,7 @@ pub mod truth;
 
 pub use bundles::{Submission, SubmissionKind};
 pub use date::Date;
+pub use output::{DatasetSummary, write_dataset};
 pub use truth::GroundTruth;
 
 use crate::rng::Rng;

@@ -4,6 +4,7 @@
 
 mod check;
 mod determinism;
+mod output;
 mod population;
 mod shape;
 mod truth;
