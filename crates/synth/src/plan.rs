@@ -383,7 +383,9 @@ fn draw_diagnoses(plan: &mut Plan, random: &mut Rng, tables: &Tables, as_of: Dat
         }
         let (onset, abatement) = match condition.kind {
             ConditionKind::Acute => {
-                let onset = earliest.plus_days(random.below(HISTORY_DAYS as usize) as i32);
+                let onset = earliest
+                    .plus_days(random.below(HISTORY_DAYS as usize) as i32)
+                    .max(plan.birth);
                 let abatement = onset.plus_days(random.between(5, 60) as i32);
                 (onset, (abatement < as_of).then_some(abatement))
             }
@@ -468,7 +470,7 @@ fn draw_allergies(plan: &mut Plan, random: &mut Rng, tables: &Tables, as_of: Dat
         plan.allergies.push(Allergy {
             allergen,
             criticality,
-            onset: onset.min(recorded),
+            onset: onset.min(recorded).max(plan.birth),
             recorded,
             slot: 0,
             lts: random.chance(0.3),

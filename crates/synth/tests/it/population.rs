@@ -157,6 +157,14 @@ fn two_thousand_people_look_plausible() {
             truth
                 .diagnoses
                 .iter()
+                .all(|diagnosis| diagnosis.onset >= truth.birth_date),
+            "{}",
+            person.number
+        );
+        assert!(
+            truth
+                .diagnoses
+                .iter()
                 .all(|diagnosis| diagnosis.onset <= as_of
                     && diagnosis.abatement.is_none_or(|date| date <= as_of))
         );
