@@ -13,7 +13,7 @@ use crate::codes;
 use crate::date::Date;
 use crate::plan::{Checkup, Diagnosis, InfectionPanel, LabVisit, Plan, Prescription, Referral};
 use crate::rng::Rng;
-use crate::tables::{ConditionKind, Facility, Sex, Specimen, Tables, UsageSystem};
+use crate::tables::{ConditionKind, Department, Facility, Sex, Specimen, Tables, UsageSystem};
 
 /// Profile and system URLs, as the JP-CLINS packages spell them.
 pub mod url {
@@ -24,9 +24,6 @@ pub mod url {
     pub const BUNDLE_CHECKUP: &str =
         "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_eCheckupGeneral";
     pub const PATIENT: &str = "http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_Patient_eCS";
-    /// The Patient profile the clins checkup Bundle profile names.
-    pub const PATIENT_CLINS: &str =
-        "http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Patient_eCS";
     pub const CONDITION: &str = "http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_Condition_eCS|1";
     pub const ALLERGY: &str =
         "http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_AllergyIntolerance_eCS|1";
@@ -75,6 +72,9 @@ pub mod url {
         "http://jpfhir.jp/fhir/clins/Extension/StructureDefinition/JP_eCS_InstitutionNumber";
     pub const INSTITUTION_NUMBER: &str =
         "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no";
+    pub const DEPARTMENT_EXTENSION: &str =
+        "http://jpfhir.jp/fhir/eCS/Extension/StructureDefinition/JP_eCS_Department";
+    pub const DEPARTMENT: &str = "http://jami.jp/SS-MIX2/CodeSystem/ClinicalDepartment";
     pub const INDICATION: &str = "http://jpfhir.jp/fhir/clins/CodeSystem/JP_ehrshrs_indication";
     pub const REPRESENTATION: &str =
         "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
@@ -370,8 +370,10 @@ impl Builder<'_> {
             "recordedDate": diagnosis.recorded.to_string(),
         });
         resource["meta"] = meta;
-        resource["extension"] =
-            Value::Array(vec![institution_extension(&self.facility(slot).number)]);
+        resource["extension"] = Value::Array(vec![
+            institution_extension(&self.facility(slot).number),
+            department_extension(&self.tables.departments[condition.department]),
+        ]);
         resource["contained"] = Value::Array(vec![contained_encounter(
             "enc",
             &format!("{}-{}", self.patient_id(slot), diagnosis.recorded.compact()),
@@ -486,6 +488,7 @@ impl Builder<'_> {
                 lab_observation(LabObservation {
                     identifier: &identifier,
                     facility: &facility,
+                    department: &self.tables.departments[visit.department],
                     visit_id: &visit_id,
                     date: visit.date,
                     coding,
@@ -528,6 +531,7 @@ impl Builder<'_> {
                 lab_observation(LabObservation {
                     identifier: &identifier,
                     facility: &facility,
+                    department: &self.tables.departments[panel.department],
                     visit_id: &visit_id,
                     date: panel.date,
                     coding,
@@ -804,11 +808,16 @@ impl Builder<'_> {
         let facility = &self.facility(slot).number;
         let per_day = drug.dose_per_time * drug.times_per_day;
         let total = per_day * drug.days;
-        let usage_system = match drug.usage {
-            UsageSystem::Jami => "http://jami.jp/CodeSystem/MedicationUsage",
-            UsageSystem::Uncoded => {
-                "http://jpfhir.jp/fhir/clins/CodeSystem/JP_CLINS_MedicationUsage_Uncoded_CS"
-            }
+        // A JAMI usage code goes with the same code in the MHLW e-prescription usage system (as the
+        // JP-CLINS examples write it); without a standard code, the examples' dummy usage code.
+        let usage_coding = match drug.usage {
+            UsageSystem::Jami => json!([
+                {"system": "http://jami.jp/CodeSystem/MedicationUsage", "code": drug.usage_code, "display": drug.usage_display},
+                {"system": "http://jpfhir.jp/fhir/core/mhlw/CodeSystem/MedicationUsage_ePrescription", "code": drug.usage_code, "display": drug.eprescription_display},
+            ]),
+            UsageSystem::Uncoded => json!([
+                {"system": "http://jpfhir.jp/fhir/clins/CodeSystem/JP_CLINS_MedicationUsage_Uncoded_CS", "code": drug.usage_code, "display": drug.usage_display},
+            ]),
         };
         let tablet = |amount: u32| {
             json!({
@@ -851,7 +860,7 @@ impl Builder<'_> {
                 "text": format!("{} １回{}錠 {}日分", drug.usage_text, drug.dose_per_time, drug.days),
                 "timing": {
                     "code": {
-                        "coding": [{"system": usage_system, "code": drug.usage_code, "display": drug.usage_display}],
+                        "coding": usage_coding,
                         "text": drug.usage_text,
                     },
                     "repeat": {
@@ -1031,10 +1040,9 @@ impl Builder<'_> {
         });
         let mut entries = vec![
             entry(composition_url, composition),
-            entry(
-                patient_url,
-                self.patient(slot, url::PATIENT_CLINS, &timestamp),
-            ),
+            // JP_Patient_eCS as in every other submission (the checkup Bundle profile of the
+            // eCheckup package names a clins-URL variant; the project's validator wants this one).
+            entry(patient_url, self.patient(slot, url::PATIENT, &timestamp)),
             entry(
                 practitioner_url,
                 self.practitioner(slot, plan.number as usize + 1, url::PRACTITIONER_CHECKUP),
@@ -1069,6 +1077,7 @@ impl Builder<'_> {
 struct LabObservation<'a> {
     identifier: &'a str,
     facility: &'a str,
+    department: &'a Department,
     visit_id: &'a str,
     date: Date,
     coding: Vec<Value>,
@@ -1118,7 +1127,10 @@ fn lab_observation(parts: LabObservation<'_>) -> Value {
         "issued": parts.date.at(15, 0),
         "specimen": null,
     });
-    observation["extension"] = Value::Array(vec![institution_extension(parts.facility)]);
+    observation["extension"] = Value::Array(vec![
+        institution_extension(parts.facility),
+        department_extension(parts.department),
+    ]);
     observation["contained"] = Value::Array(contained);
     observation["code"]["coding"] = Value::Array(parts.coding);
     observation["specimen"] = specimen;
@@ -1177,6 +1189,16 @@ fn institution_extension(number: &str) -> Value {
     json!({
         "url": url::INSTITUTION_EXTENSION,
         "valueIdentifier": {"system": url::INSTITUTION_NUMBER, "value": number},
+    })
+}
+
+fn department_extension(department: &Department) -> Value {
+    json!({
+        "url": url::DEPARTMENT_EXTENSION,
+        "valueCodeableConcept": {
+            "coding": [{"system": url::DEPARTMENT, "code": department.code, "display": department.display}],
+            "text": department.display,
+        },
     })
 }
 

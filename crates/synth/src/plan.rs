@@ -105,6 +105,8 @@ pub struct Allergy {
 pub struct LabVisit {
     pub date: Date,
     pub slot: usize,
+    /// Index into [`Tables::departments`] of the ordering department.
+    pub department: usize,
     /// (index into [`Tables::labs`], value rounded to the lab's decimals).
     pub results: Vec<(usize, f64)>,
 }
@@ -114,6 +116,8 @@ pub struct LabVisit {
 pub struct InfectionPanel {
     pub date: Date,
     pub slot: usize,
+    /// Index into [`Tables::departments`] of the ordering department.
+    pub department: usize,
     /// (index into [`Tables::infection_labs`], positive).
     pub results: Vec<(usize, bool)>,
 }
@@ -735,6 +739,7 @@ fn draw_labs(
     } else {
         0
     };
+    let department = department_at(plan, tables, slot);
     for date in dates {
         let results = indices
             .iter()
@@ -748,9 +753,22 @@ fn draw_labs(
         plan.lab_visits.push(LabVisit {
             date,
             slot,
+            department,
             results,
         });
     }
+}
+
+/// The department that sees the person at facility `slot`: that of the first diagnosis made there
+/// that is not resolved, else internal medicine.
+fn department_at(plan: &Plan, tables: &Tables, slot: usize) -> usize {
+    plan.diagnoses
+        .iter()
+        .find(|diagnosis| diagnosis.slot == slot && diagnosis.abatement.is_none())
+        .map_or_else(
+            || tables.internal_medicine(),
+            |diagnosis| tables.conditions[diagnosis.condition].department,
+        )
 }
 
 /// Whether nothing but lab results could reach the service about this person (checked before labs
@@ -783,6 +801,7 @@ fn draw_infection_panels(plan: &mut Plan, random: &mut Rng, tables: &Tables, as_
     plan.infection_panels.push(InfectionPanel {
         date,
         slot,
+        department: department_at(plan, tables, slot),
         results,
     });
 }

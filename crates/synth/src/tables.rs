@@ -121,6 +121,16 @@ pub struct Condition {
     /// Share of people aged 70 who have it.
     pub prevalence: f64,
     pub source: &'static str,
+    /// Index into [`Tables::departments`] of the department that diagnoses it.
+    pub department: usize,
+}
+
+/// A clinical department (SS-MIX2 診療科コード).
+#[derive(Debug)]
+pub struct Department {
+    pub code: &'static str,
+    pub display: &'static str,
+    pub source: &'static str,
 }
 
 /// The usage (用法) coding of a prescription.
@@ -147,6 +157,8 @@ pub struct Drug {
     pub usage_code: &'static str,
     pub usage_display: &'static str,
     pub usage_text: &'static str,
+    /// The display of the same usage code in the MHLW e-prescription usage system (JAMI usages).
+    pub eprescription_display: &'static str,
     pub source: &'static str,
 }
 
@@ -255,6 +267,7 @@ pub struct Tables {
     pub given_names: Vec<GivenName>,
     pub prefectures: Vec<Prefecture>,
     pub municipalities: Vec<Municipality>,
+    pub departments: Vec<Department>,
     pub conditions: Vec<Condition>,
     pub drugs: Vec<Drug>,
     pub allergens: Vec<Allergen>,
@@ -360,6 +373,13 @@ impl Tables {
                 .municipalities
                 .push(index);
         }
+        let departments: Vec<Department> = rows(include_str!("../data/departments.tsv"))
+            .map(|row| Department {
+                code: row[0],
+                display: row[1],
+                source: row[2],
+            })
+            .collect();
         let conditions: Vec<Condition> = rows(include_str!("../data/conditions.tsv"))
             .map(|row| Condition {
                 key: row[0],
@@ -377,6 +397,10 @@ impl Tables {
                 min_age: number(row[8]) as i32,
                 prevalence: decimal(row[9]),
                 source: row[10],
+                department: departments
+                    .iter()
+                    .position(|department| department.code == row[11])
+                    .expect("condition of a listed department"),
             })
             .collect();
         let drugs = rows(include_str!("../data/drugs.tsv"))
@@ -405,6 +429,7 @@ impl Tables {
                 usage_display: row[9],
                 usage_text: row[10],
                 source: row[11],
+                eprescription_display: row[12],
             })
             .collect();
         let allergens = rows(include_str!("../data/allergens.tsv"))
@@ -489,6 +514,7 @@ impl Tables {
             given_names,
             prefectures,
             municipalities,
+            departments,
             conditions,
             drugs,
             allergens,
@@ -515,6 +541,15 @@ impl Tables {
     pub fn given_name(&self, random: &mut Rng, sex: Sex, era: Era) -> usize {
         let (indices, weights) = &self.given_by_kind[&(sex as u8, era as u8)];
         indices[random.weighted(weights)]
+    }
+
+    /// The department of internal medicine (内科), where anything without a department of its own is
+    /// seen.
+    pub fn internal_medicine(&self) -> usize {
+        self.departments
+            .iter()
+            .position(|department| department.code == "01")
+            .unwrap_or(0)
     }
 
     /// The facility with this institution number.

@@ -38,7 +38,9 @@ pub struct GroundTruth {
     /// The latest result of each lab test, across facilities.
     pub latest_labs: Vec<TruthLab>,
     pub infections: Vec<TruthInfection>,
-    /// Prescriptions authored within [`CURRENT_MEDICATION_DAYS`] of the as-of date.
+    /// Prescriptions authored within [`CURRENT_MEDICATION_DAYS`] of the as-of date. They arrive
+    /// inside a referral letter (`document`), whose contents a server holds back until the patient
+    /// consents to the letter's destination.
     pub current_medications: Vec<TruthMedication>,
     pub referrals: Vec<TruthDocument>,
     pub checkups: Vec<TruthDocument>,
@@ -115,6 +117,8 @@ pub struct TruthMedication {
     pub days: u32,
     pub facility: String,
     pub identifier: String,
+    /// The Bundle identifier of the referral letter that carries it.
+    pub document: String,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +208,7 @@ impl GroundTruth {
                 "days": medication.days,
                 "facility": medication.facility,
                 "identifier": medication.identifier,
+                "document": medication.document,
             })).collect::<Vec<_>>(),
             "referrals": self.referrals.iter().map(document).collect::<Vec<_>>(),
             "checkups": self.checkups.iter().map(document).collect::<Vec<_>>(),
@@ -348,6 +353,11 @@ pub fn ground_truth(
             })
         })
         .collect();
+    let referral_identifier = submissions
+        .iter()
+        .find(|submission| submission.kind == SubmissionKind::Referral)
+        .map(|submission| submission.identifier.clone())
+        .unwrap_or_default();
     let current_medications = plan
         .prescriptions
         .iter()
@@ -361,6 +371,7 @@ pub fn ground_truth(
                 days: drug.days,
                 facility: facility_number(prescription.slot),
                 identifier: prescription.identifier.clone(),
+                document: referral_identifier.clone(),
             }
         })
         .collect();

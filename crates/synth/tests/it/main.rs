@@ -8,3 +8,4 @@ mod output;
 mod population;
 mod shape;
 mod truth;
+mod validator;

@@ -141,6 +141,7 @@ fn ground_truth_agrees_with_the_bundles() {
                                         .expect("YJ")
                                         .to_owned(),
                                     authored,
+                                    submission.identifier.clone(),
                                 ));
                             }
                         }
@@ -220,7 +221,13 @@ fn ground_truth_agrees_with_the_bundles() {
         let expected_medications: BTreeSet<_> = truth
             .current_medications
             .iter()
-            .map(|medication| (medication.yj.to_owned(), medication.authored_on))
+            .map(|medication| {
+                (
+                    medication.yj.to_owned(),
+                    medication.authored_on,
+                    medication.document.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             medications, expected_medications,
