@@ -3,8 +3,8 @@
 //! rules) as any other read.
 //!
 //! * `$summary` has the International Patient Summary's shape: a Composition (LOINC 60591-5) with
-//!   the sections problems (11450-4: every Condition), allergies and intolerances (48765-2: every
-//!   AllergyIntolerance, drug contraindications included), medications (10160-0: the
+//!   the sections problems (11450-4: each diagnosis once, the most recently recorded record of it),
+//!   allergies and intolerances (48765-2: each once, drug contraindications included), medications (10160-0: the
 //!   MedicationRequests of the last 100 days, else the latest 3) and results (30954-2: the latest
 //!   laboratory Observation of each code).
 //! * `$emergency-summary` is the emergency data set (救急時医療情報): diagnoses, allergies and
@@ -120,12 +120,12 @@ impl App {
                 Section {
                     title: "Problems",
                     code: (LOINC, "11450-4", "Problem list - Reported"),
-                    resources: conditions,
+                    resources: latest_per_code(conditions),
                 },
                 Section {
                     title: "Allergies and Intolerances",
                     code: (LOINC, "48765-2", "Allergies and adverse reactions Document"),
-                    resources: allergies,
+                    resources: latest_per_code(allergies),
                 },
                 Section {
                     title: "Medication",
@@ -157,12 +157,12 @@ impl App {
                     Section {
                         title: "傷病名 Diagnoses",
                         code: (LOINC, "11450-4", "Problem list - Reported"),
-                        resources: conditions,
+                        resources: latest_per_code(conditions),
                     },
                     Section {
                         title: "アレルギー・薬剤禁忌 Allergies and contraindications",
                         code: (LOINC, "48765-2", "Allergies and adverse reactions Document"),
-                        resources: allergies,
+                        resources: latest_per_code(allergies),
                     },
                     Section {
                         title: "処方 Current medications",
@@ -213,36 +213,44 @@ impl App {
     }
 }
 
-/// The first (newest, given the sort) resource of each `code` (its first coding's system|code, or
-/// its text).
+/// The first (newest, given the sort) resource of each `code`: a resource is left out when one of
+/// its codings (system|code), or its code text when it has no coding, belongs to a resource kept
+/// before it (the same diagnosis sent in a collection and again in a referral letter counts once).
 fn latest_per_code(resources: Vec<StoredResource>) -> Vec<StoredResource> {
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
     resources
         .into_iter()
         .filter(|resource| {
             let body: Value = serde_json::from_str(&resource.json).unwrap_or(Value::Null);
-            let key = body
-                .pointer("/code/coding/0")
-                .map(|coding| {
-                    format!(
-                        "{}|{}",
-                        coding
-                            .get("system")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                        coding
-                            .get("code")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                    )
+            let mut keys: Vec<String> = body
+                .pointer("/code/coding")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|coding| {
+                    let code = coding.get("code").and_then(Value::as_str)?;
+                    let system = coding
+                        .get("system")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Some(format!("{system}|{code}"))
                 })
-                .or_else(|| {
+                .collect();
+            if keys.is_empty() {
+                keys.push(
                     body.pointer("/code/text")
                         .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| resource.id.clone());
-            seen.insert(key)
+                        .map_or_else(
+                            || format!("id:{}", resource.id),
+                            |text| format!("text:{text}"),
+                        ),
+                );
+            }
+            if keys.iter().any(|key| seen.contains(key)) {
+                return false;
+            }
+            seen.extend(keys);
+            true
         })
         .collect()
 }

@@ -6,8 +6,10 @@
 //! a resource of the chunk exists already, is invalid, or holds a conditional reference, the chunk
 //! is written the general way instead: as one transaction that PUTs resources with an id and POSTs
 //! those without, and when that fails too, as a batch, so that one bad resource costs only itself.
-//! Transaction and batch Bundles are always processed as such. Failures are counted and reported,
-//! never printed with their content.
+//! Transaction and batch Bundles are always processed as such, and JP-CLINS submission Bundles
+//! (the files `tsunagu synth` writes, or a facility's) are submitted one by one (`App::submit`:
+//! validated, linked to their person, unpacked, replacing an earlier submission with the same
+//! identifier). Failures are counted and reported, never printed with their content.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,9 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
                     continue;
                 }
                 match fhir::parse_json(line.as_bytes()) {
+                    Ok(resource) if app::is_submission(&resource) => {
+                        submit(app, resource, &mut summary).await?;
+                    }
                     Ok(resource) => pending.push(resource),
                     Err(_) => summary.failed += 1,
                 }
@@ -136,6 +141,9 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
                         .to_owned()
                 });
             match bundle_type.as_deref() {
+                Some(_) if app::is_submission(&value) => {
+                    submit(app, value, &mut summary).await?;
+                }
                 Some("transaction" | "batch") => {
                     flush(app, &mut pending, options.bulk, &mut summary).await?;
                     match app.process_bundle(value).await {
@@ -170,6 +178,19 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
     flush(app, &mut pending, options.bulk, &mut summary).await?;
     progress.finish_and_clear();
     Ok(summary)
+}
+
+/// Submits a JP-CLINS Bundle (replacing an earlier submission with its identifier); a refused one
+/// counts as failed.
+async fn submit(app: &App, bundle: Value, summary: &mut Summary) -> anyhow::Result<()> {
+    match app.submit(bundle).await {
+        Ok(_) => summary.imported += 1,
+        Err(AppError::Unavailable(error)) => {
+            return Err(error).context("the store is unavailable");
+        }
+        Err(_) => summary.failed += 1,
+    }
+    Ok(())
 }
 
 /// Writes the pending resources: through the bulk path when `bulk` is set and every one of them

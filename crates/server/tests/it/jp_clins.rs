@@ -690,3 +690,183 @@ async fn a_public_assistance_recipient_is_keyed_by_the_public_payer_id() {
         person
     );
 }
+
+/// Codes of one system in the resources of a summary section.
+fn section_codes(document: &Value, section: usize, path: &str, system_part: &str) -> Vec<String> {
+    let references: Vec<String> = document["entry"][0]["resource"]["section"][section]["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|reference| reference["reference"].as_str().map(str::to_owned))
+        .collect();
+    let mut codes = Vec::new();
+    for entry in document["entry"].as_array().into_iter().flatten() {
+        let resource = &entry["resource"];
+        let address = format!(
+            "{}/{}",
+            resource["resourceType"].as_str().unwrap_or_default(),
+            resource["id"].as_str().unwrap_or_default()
+        );
+        if !references.contains(&address) {
+            continue;
+        }
+        for coding in resource
+            .pointer(path)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if coding["system"]
+                .as_str()
+                .is_some_and(|system| system.contains(system_part))
+            {
+                codes.push(coding["code"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    codes.sort();
+    codes
+}
+
+/// The synthetic population round trip: generate people, submit everything their facilities
+/// would send, and find each person's summary equal to what was generated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_population_round_trips_into_the_summaries() {
+    let app = TestApp::new();
+    let today = app::now().to_fhir_instant();
+    let generator = synth::Generator::with_options(
+        11,
+        synth::Options {
+            as_of: synth::Date::parse(&today[..10]).expect("today"),
+        },
+    );
+    // Twenty people as they come, and five whose diagnoses carry 未告知/未提供 flags (rare).
+    let mut people: Vec<synth::Person> = generator.persons().take(20).collect();
+    people.extend(
+        generator
+            .persons()
+            .skip(20)
+            .take(5_000)
+            .filter(|person| {
+                person
+                    .truth
+                    .diagnoses
+                    .iter()
+                    .any(|diagnosis| diagnosis.uninformed || diagnosis.undelivered)
+            })
+            .take(5),
+    );
+    for person in &people {
+        for submission in &person.submissions {
+            let reply = app.post("/fhir/Bundle", &submission.bundle).await;
+            assert!(reply.status.is_success(), "{}", reply.text);
+        }
+    }
+    assert_eq!(
+        total(&app, "/fhir/Patient?").await,
+        25,
+        "one Patient per person"
+    );
+    let service = app.state.app.for_viewer(Viewer::Service);
+    let (mut checked_medications, mut checked_flags) = (0, 0);
+    for person in &people {
+        let truth = &person.truth;
+        let found = app
+            .get(&format!(
+                "/fhir/Patient?identifier={}",
+                urlencode(&format!("{INSURED}|{}", truth.member_id))
+            ))
+            .await
+            .match_ids();
+        assert_eq!(
+            found.len(),
+            1,
+            "person {} is found by the id as sent",
+            truth.person
+        );
+        let id = &found[0];
+        let summary = service
+            .summary(
+                app::SummaryKind::Patient,
+                id,
+                "http://localhost/fhir",
+                app::now(),
+            )
+            .await
+            .expect("summary");
+        let mut diagnoses: Vec<String> =
+            truth.diagnoses.iter().map(|d| d.medis.to_owned()).collect();
+        diagnoses.sort();
+        diagnoses.dedup();
+        assert_eq!(
+            section_codes(&summary, 0, "/code/coding", "medis"),
+            diagnoses,
+            "person {}",
+            truth.person
+        );
+        let mut allergies: Vec<String> =
+            truth.allergies.iter().map(|a| a.code.to_owned()).collect();
+        allergies.sort();
+        let mut summary_allergies: Vec<String> = Vec::new();
+        for code in &allergies {
+            if summary
+                .to_string()
+                .contains(&format!("\"code\":\"{code}\""))
+            {
+                summary_allergies.push(code.clone());
+            }
+        }
+        assert_eq!(summary_allergies, allergies, "person {}", truth.person);
+        let results = section_codes(&summary, 3, "/code/coding", "JLAC10");
+        for lab in &truth.latest_labs {
+            assert!(
+                results.contains(&lab.jlac10.to_owned()),
+                "person {}: {} missing",
+                truth.person,
+                lab.key
+            );
+        }
+        let medications = section_codes(&summary, 2, "/medicationCodeableConcept/coding", "YJ");
+        for medication in &truth.current_medications {
+            assert!(
+                medications.contains(&medication.yj.to_owned()),
+                "person {}",
+                truth.person
+            );
+            checked_medications += 1;
+        }
+        // The patient's own view leaves out what is flagged 未告知 or 未提供.
+        let own = app
+            .state
+            .app
+            .for_viewer(Viewer::Patient(id.clone()))
+            .summary(
+                app::SummaryKind::Patient,
+                id,
+                "http://localhost/fhir",
+                app::now(),
+            )
+            .await
+            .expect("own summary");
+        let mut visible: Vec<String> = truth
+            .diagnoses
+            .iter()
+            .filter(|d| !d.uninformed && !d.undelivered)
+            .map(|d| d.medis.to_owned())
+            .collect();
+        visible.sort();
+        visible.dedup();
+        checked_flags += truth.diagnoses.len() - visible.len();
+        assert_eq!(
+            section_codes(&own, 0, "/code/coding", "medis"),
+            visible,
+            "person {}",
+            truth.person
+        );
+    }
+    assert!(
+        checked_medications > 0,
+        "the sample has current medications"
+    );
+    assert!(checked_flags > 0, "the sample has flagged diagnoses");
+}
