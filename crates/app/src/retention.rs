@@ -33,8 +33,11 @@ use crate::{App, AppError, new_id};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// Retention periods in days (see the module docs for the defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Retention periods in days (see the module docs for the defaults). Read from JSON by
+/// `tsunagu --retention-policy FILE`: every field is optional there and defaults as below, unknown
+/// fields are refused (a misspelt period must not silently keep its default).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionPolicy {
     pub diagnoses_days: i64,
     pub allergies_days: i64,

@@ -35,6 +35,15 @@ struct Cli {
     log_format: LogFormat,
     #[command(flatten)]
     pool: PostgresPool,
+    /// A JSON file of retention periods in days (`app::RetentionPolicy`'s fields, e.g.
+    /// `{"labs_days": 730, "lts_days": 3650}`; the rest keep their defaults; docs/jp-clins.md).
+    #[arg(
+        long,
+        global = true,
+        env = "TSUNAGU_RETENTION_POLICY",
+        value_name = "FILE"
+    )]
+    retention_policy: Option<PathBuf>,
     /// A streaming read replica of the PostgreSQL database (`postgres://...`) that serves searches
     /// and history; reads by id and every write stay on `--database`.
     #[arg(long, global = true, env = "TSUNAGU_READ_REPLICA", value_name = "URL")]
@@ -187,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Synth(args) = &cli.command {
         return synth::run(args);
     }
+    let retention = retention_policy(cli.retention_policy.as_deref())?;
     let store = open_store(&cli.database, cli.pool, cli.read_replica.as_deref()).await?;
     let app = app::App::new(store, app::Settings::default());
     match cli.command {
@@ -203,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
             if retention_interval_hours > 0 {
                 tokio::spawn(retention_job(
                     app.clone(),
+                    retention.clone(),
                     std::time::Duration::from_secs(retention_interval_hours * 3600),
                 ));
             }
@@ -230,9 +241,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Retention {
             action: RetentionCommand::Run,
         } => {
-            let report = app
-                .apply_retention(&app::RetentionPolicy::default(), app::now())
-                .await?;
+            let report = app.apply_retention(&retention, app::now()).await?;
             for (kind, count) in &report.deleted {
                 println!("deleted {count} {kind}");
             }
@@ -247,13 +256,10 @@ async fn main() -> anyhow::Result<()> {
 
 /// Runs retention a minute after start-up, then every `interval`; failures are logged and the
 /// next run tries again. Logs say how many resources of which kind, never which.
-async fn retention_job(app: app::App, interval: std::time::Duration) {
+async fn retention_job(app: app::App, policy: app::RetentionPolicy, interval: std::time::Duration) {
     tokio::time::sleep(std::time::Duration::from_secs(60).min(interval)).await;
     loop {
-        match app
-            .apply_retention(&app::RetentionPolicy::default(), app::now())
-            .await
-        {
+        match app.apply_retention(&policy, app::now()).await {
             Ok(report) => {
                 tracing::info!(deleted = report.total(), "retention run finished");
             }
@@ -263,6 +269,17 @@ async fn retention_job(app: app::App, interval: std::time::Duration) {
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// The retention policy: the defaults, or those of a JSON file.
+fn retention_policy(path: Option<&std::path::Path>) -> anyhow::Result<app::RetentionPolicy> {
+    let Some(path) = path else {
+        return Ok(app::RetentionPolicy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the retention policy {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("the retention policy {} is not valid", path.display()))
 }
 
 /// Opens the backend named by the URL scheme.

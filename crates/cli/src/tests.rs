@@ -1,5 +1,5 @@
-//! Unit tests of the command line: the PostgreSQL pool flags default to the store's own defaults
-//! and map onto its options.
+//! Unit tests of the command line: the PostgreSQL pool flags default to the store's own defaults,
+//! map onto its options; a retention policy file overrides the defaults it names.
 
 use clap::Parser as _;
 
@@ -53,4 +53,27 @@ fn a_pool_of_zero_connections_or_a_zero_timeout_is_refused() {
         let parsed = Cli::try_parse_from(["tsunagu", flag, "0", "migrate"]);
         assert!(parsed.is_err(), "{flag} 0 was accepted");
     }
+}
+
+#[test]
+fn a_retention_policy_file_overrides_only_what_it_names_and_refuses_unknown_fields() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("retention.json");
+    assert_eq!(
+        crate::retention_policy(None).expect("defaults"),
+        app::RetentionPolicy::default()
+    );
+    std::fs::write(&path, r#"{"labs_days": 730, "lts_days": 3650}"#).expect("write");
+    let policy = crate::retention_policy(Some(&path)).expect("policy");
+    assert_eq!(policy.labs_days, 730);
+    assert_eq!(policy.lts_days, Some(3650));
+    assert_eq!(
+        policy.diagnoses_days,
+        app::RetentionPolicy::default().diagnoses_days
+    );
+    std::fs::write(&path, r#"{"lab_days": 730}"#).expect("write");
+    assert!(
+        crate::retention_policy(Some(&path)).is_err(),
+        "a misspelt field is refused"
+    );
 }
