@@ -16,7 +16,8 @@
 //! | patient summaries (document) | 6 months |
 //! | referral letters and discharge summaries (documents) | 5 years (our choice: the specification leaves it open once picked up) |
 //!
-//! A document expires as a whole: it is withdrawn, contents and all. Each run that deletes
+//! A document expires as a whole: it is withdrawn, contents and all. A collection's stored record
+//! is deleted once retention has taken everything unpacked from it. Each run that deletes
 //! something writes one `AuditEvent` (type `rest`, subtype `delete`, agent "tsunagu retention")
 //! naming every deleted resource as an entity: the record of what retention removed. Deleted
 //! resources stay in history, as with any delete.
@@ -200,15 +201,27 @@ impl App {
             policy.checkups_days,
             policy.patient_summaries_days,
             policy.referrals_days,
+            policy.diagnoses_days,
+            policy.allergies_days,
+            policy.infections_days,
+            policy.labs_days,
+            policy.prescriptions_days,
         ]
         .into_iter()
         .min()
         .unwrap_or(0);
         let mut query = expired_query("Bundle", now, oldest, false);
         query.filters.push(vec![tag_is(RECORD_SYSTEM, SUBMISSION)]);
+        let mut emptied = Vec::new();
         for bundle in service.all_matches(query).await? {
             let body: Value = serde_json::from_str(&bundle.json).unwrap_or(Value::Null);
             let Some(days) = document_days(&body, policy) else {
+                // A collection's record goes once retention has taken everything unpacked from it.
+                if let Some(identifier) = crate::submission::submission_identifier(&body)
+                    && service.unpacked_of(&identifier).await?.is_empty()
+                {
+                    emptied.push(bundle);
+                }
                 continue;
             };
             if bundle.last_updated.0 >= now.0 - days * DAY_MICROS {
@@ -222,6 +235,13 @@ impl App {
         }
         if documents > 0 {
             report.deleted.push(("document".into(), documents));
+        }
+        if !emptied.is_empty() {
+            service.delete_all(&emptied).await?;
+            report
+                .deleted
+                .push(("emptied submission record".into(), emptied.len()));
+            deleted_refs.extend(emptied.iter().map(|r| format!("Bundle/{}", r.id)));
         }
         if !deleted_refs.is_empty() {
             report.audit_event = Some(service.record_retention(&deleted_refs, now).await?);

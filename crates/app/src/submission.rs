@@ -215,7 +215,10 @@ impl App {
     }
 
     /// `(type, id)` of every live resource unpacked from the submission with this identifier.
-    async fn unpacked_of(&self, identifier: &str) -> Result<Vec<(String, String)>, AppError> {
+    pub(crate) async fn unpacked_of(
+        &self,
+        identifier: &str,
+    ) -> Result<Vec<(String, String)>, AppError> {
         let mut query = SearchQuery {
             types: Vec::new(),
             filters: vec![vec![tag_is(SUBMISSION_SYSTEM, identifier)]],

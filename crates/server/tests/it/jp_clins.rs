@@ -626,9 +626,14 @@ async fn retention_deletes_what_has_expired_keeps_the_latest_and_records_it() {
         .apply_retention(&policy, later)
         .await
         .expect("retention");
+    // The four that went are the oldest copies, all from the first submission, whose record goes
+    // with them.
     assert_eq!(
         report.deleted,
-        vec![("Observation (laboratory)".to_owned(), 4)]
+        vec![
+            ("Observation (laboratory)".to_owned(), 4),
+            ("emptied submission record".to_owned(), 1),
+        ]
     );
     assert_eq!(
         total(&app, &format!("/fhir/Observation?patient={person}")).await,
@@ -642,7 +647,7 @@ async fn retention_deletes_what_has_expired_keeps_the_latest_and_records_it() {
         .read("AuditEvent", &event)
         .await
         .expect("audit event");
-    assert_eq!(recorded.json.matches("\"what\"").count(), 4);
+    assert_eq!(recorded.json.matches("\"what\"").count(), 5);
     // Running again deletes nothing more: each test's latest 3 are kept however old.
     let report = app
         .state
@@ -651,6 +656,36 @@ async fn retention_deletes_what_has_expired_keeps_the_latest_and_records_it() {
         .await
         .expect("retention");
     assert_eq!(report.total(), 0, "{report:?}");
+
+    // Without the latest-3 rule every result goes, and with them the submissions' records.
+    let strict = app::RetentionPolicy {
+        labs_keep_latest: 0,
+        ..app::RetentionPolicy::default()
+    };
+    let report = app
+        .state
+        .app
+        .apply_retention(&strict, later)
+        .await
+        .expect("retention");
+    assert_eq!(
+        report.deleted,
+        vec![
+            ("Observation (laboratory)".to_owned(), 12),
+            ("emptied submission record".to_owned(), 3),
+        ]
+    );
+    let records = app
+        .state
+        .app
+        .for_viewer(Viewer::Service)
+        .search(&app::SearchInput {
+            types: vec!["Bundle".into()],
+            ..app::SearchInput::default()
+        })
+        .await
+        .expect("search");
+    assert!(records.page.matches.is_empty());
 }
 
 #[tokio::test]
