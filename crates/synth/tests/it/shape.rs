@@ -93,12 +93,11 @@ fn collection_bundles_point_every_resource_at_their_patient() {
 fn the_shapes_match_the_published_examples() {
     // The published collection example and referral example, read the same way as generated ones:
     // what the checks demand is what the specification's own examples show.
-    let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/jp/clins");
-    // The fixtures live beside the repository, in ../shared, on every machine and in CI.
+    // The copies vendored with the project (fixtures/jp, unmodified, with their attribution).
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/jp/clins");
     let text =
         std::fs::read_to_string(fixtures.join("Bundle-Bundle-CLINS-Observations-Example-01.json"))
-            .expect("the JP fixtures in ../shared/fixtures/jp");
+            .expect("the vendored JP fixtures in fixtures/jp");
     let example: Value = serde_json::from_str(&text).expect("example parses");
     assert_eq!(example["meta"]["profile"][0], url::BUNDLE_CLINS);
     assert_eq!(example["identifier"]["system"], url::BUNDLE_IDENTIFIER);
