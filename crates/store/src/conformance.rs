@@ -90,6 +90,39 @@ scenarios![
     ping,
 ];
 
+/// A test's prerequisite (a server URL, a binary): `found` when present. When absent, a loud
+/// SKIPPED notice naming `test` and `how` to run it, and None, so that a local run passes; but when
+/// `CI` is set, a panic: a suite that needs a server never passes vacuously in CI.
+///
+/// # Panics
+/// When `found` is None and `CI` is set.
+pub fn prerequisite<T>(found: Option<T>, missing: &str, test: &str, how: &str) -> Option<T> {
+    if found.is_some() {
+        return found;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{missing}, but CI is set: {test} must run in CI ({how})"
+    );
+    // Written to stderr directly: the harness captures `eprintln!` of passing tests, and this
+    // notice must be seen.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "\n********************************************************************\n\
+             SKIPPED {test}: {missing}.\n{how}\n\
+             ********************************************************************\n"
+        )
+        .as_bytes(),
+    );
+    None
+}
+
+/// A non-empty environment variable, for [`prerequisite`].
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
 /// The names of every scenario, for reporting the count.
 pub fn scenario_names() -> Vec<&'static str> {
     SCENARIOS.iter().map(|(name, _)| *name).collect()

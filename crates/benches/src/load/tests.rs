@@ -5,8 +5,6 @@
 //! The PostgreSQL test needs `TEST_POSTGRES_URL` (`scripts/with-postgres.sh cargo test -p benches`);
 //! without it it prints a loud SKIPPED notice and passes locally, but fails when `CI` is set.
 
-use std::io::Write as _;
-
 use app::SearchInput;
 
 use super::{Breakdown, LoadPlan, load};
@@ -18,26 +16,12 @@ use crate::setup::{Database, System};
 /// # Panics
 /// When it is unset and `CI` is set.
 fn test_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEST_POSTGRES_URL is not set, but CI is: the PostgreSQL tests must run in CI \
-                 (run them under scripts/with-postgres.sh)"
-            );
-            // Written to stderr directly: the test harness captures `eprintln!` of passing tests,
-            // and this notice must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n********************************************************************\n\
-                 SKIPPED benches {test}: TEST_POSTGRES_URL is not set.\n\
-                 Run `scripts/with-postgres.sh cargo test -p benches` to test PostgreSQL.\n\
-                 ********************************************************************\n"
-            );
-            None
-        }
-    }
+    store::conformance::prerequisite(
+        store::conformance::env_value("TEST_POSTGRES_URL"),
+        "TEST_POSTGRES_URL is not set",
+        &format!("benches {test}"),
+        "Run `scripts/with-postgres.sh cargo test -p benches` to test PostgreSQL.",
+    )
 }
 
 fn search(types: &str, params: &[(&str, &str)]) -> SearchInput {

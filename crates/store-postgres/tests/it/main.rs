@@ -24,26 +24,12 @@ use store_postgres::{PostgresOptions, PostgresStore};
 /// # Panics
 /// When it is unset and `CI` is set.
 pub fn test_url(test: &str) -> Option<String> {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEST_POSTGRES_URL is not set, but CI is: the PostgreSQL suite must run in CI \
-                 (run it under scripts/with-postgres.sh)"
-            );
-            // Written to stderr directly: the test harness captures `eprintln!` of passing tests,
-            // and this notice must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n********************************************************************\n\
-                 SKIPPED store-postgres {test}: TEST_POSTGRES_URL is not set.\n\
-                 Run `scripts/with-postgres.sh cargo test -p store-postgres` to test PostgreSQL.\n\
-                 ********************************************************************\n"
-            );
-            None
-        }
-    }
+    store::conformance::prerequisite(
+        store::conformance::env_value("TEST_POSTGRES_URL"),
+        "TEST_POSTGRES_URL is not set",
+        &format!("store-postgres {test}"),
+        "Run `scripts/with-postgres.sh cargo test -p store-postgres` to test PostgreSQL.",
+    )
 }
 
 /// A freshly created database, dropped (connections and all) when this value is dropped.

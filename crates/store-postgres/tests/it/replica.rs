@@ -121,34 +121,19 @@ async fn searches_and_history_go_to_the_replica_and_the_rest_to_the_primary() {
     assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
 }
 
-/// The standby's admin URL, or None (after a loud notice) when unset locally.
+/// The primary's and the standby's admin URLs, or None (after a loud notice) when unset locally.
 ///
 /// # Panics
-/// When it is unset and `CI` is set.
+/// When they are unset and `CI` is set.
 fn standby_urls(test: &str) -> Option<(String, String)> {
-    match (
-        std::env::var("TEST_POSTGRES_PRIMARY_URL"),
-        std::env::var("TEST_POSTGRES_STANDBY_URL"),
-    ) {
-        (Ok(primary), Ok(standby)) if !primary.is_empty() && !standby.is_empty() => {
-            Some((primary, standby))
-        }
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TEST_POSTGRES_PRIMARY_URL/TEST_POSTGRES_STANDBY_URL are not set, but CI is: \
-                 the replica suite must run in CI (run it under scripts/with-postgres.sh)"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n********************************************************************\n\
-                 SKIPPED store-postgres replica::{test}: TEST_POSTGRES_STANDBY_URL is not set.\n\
-                 Run `scripts/with-postgres.sh cargo test -p store-postgres`.\n\
-                 ********************************************************************\n"
-            );
-            None
-        }
-    }
+    let urls = store::conformance::env_value("TEST_POSTGRES_PRIMARY_URL")
+        .zip(store::conformance::env_value("TEST_POSTGRES_STANDBY_URL"));
+    store::conformance::prerequisite(
+        urls,
+        "TEST_POSTGRES_PRIMARY_URL/TEST_POSTGRES_STANDBY_URL are not set",
+        &format!("store-postgres replica::{test}"),
+        "Run `scripts/with-postgres.sh cargo test -p store-postgres`.",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

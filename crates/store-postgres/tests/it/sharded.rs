@@ -22,27 +22,14 @@ use crate::{TestDatabase, empty_store, test_url};
 /// # Panics
 /// When they are unset and `CI` is set.
 fn shard_urls(test: &str) -> Option<Vec<String>> {
-    let urls: Vec<String> = std::env::var("TEST_POSTGRES_SHARD_URLS")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !urls.is_empty() {
-        return Some(urls);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "TEST_POSTGRES_SHARD_URLS is not set, but CI is: the sharded suite must run in CI \
-         (run it under scripts/with-postgres.sh)"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n********************************************************************\n\
-         SKIPPED store-postgres sharded::{test}: TEST_POSTGRES_SHARD_URLS is not set.\n\
-         Run `scripts/with-postgres.sh cargo test -p store-postgres` to test sharding.\n\
-         ********************************************************************\n"
-    );
-    None
+    let urls = store::conformance::env_value("TEST_POSTGRES_SHARD_URLS")
+        .map(|urls| urls.split_whitespace().map(str::to_owned).collect());
+    store::conformance::prerequisite(
+        urls,
+        "TEST_POSTGRES_SHARD_URLS is not set",
+        &format!("store-postgres sharded::{test}"),
+        "Run `scripts/with-postgres.sh cargo test -p store-postgres` to test sharding.",
+    )
 }
 
 /// A coordinator database and one database on each shard server, sharded together.
