@@ -285,12 +285,35 @@ impl App {
         }
     }
 
-    /// Checks a body against its URL and the R4 definitions, then indexes it. The single gate every
-    /// write passes (single interactions and Bundle entries alike).
+    /// Checks a client's body against its URL, the R4 definitions and the JP-CLINS profiles it
+    /// claims, then indexes it. The single gate every write passes (single interactions and Bundle
+    /// entries alike). The service's own provenance and state tags (`visibility`) are refused
+    /// here: only the submission path writes them.
     ///
     /// # Errors
     /// `Invalid` with one issue per problem, each naming its element.
     pub(crate) fn prepare_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<ResourceWrite, AppError> {
+        if let Some(issue) = crate::visibility::reserved_tag(&body) {
+            return Err(AppError::Invalid(vec![issue]));
+        }
+        let claimed: Vec<fhir::Issue> = jp::validate_resource(&body);
+        if !claimed.is_empty() {
+            return Err(AppError::Invalid(claimed));
+        }
+        self.prepare_trusted(resource_type, id, body)
+    }
+
+    /// [`App::prepare_write`] for what the service itself built from a validated submission (its
+    /// unpacked resources and record, which carry the service's tags): URL, R4 and indexing only.
+    ///
+    /// # Errors
+    /// `Invalid` with one issue per problem, each naming its element.
+    pub(crate) fn prepare_trusted(
         &self,
         resource_type: &str,
         id: &str,

@@ -36,8 +36,8 @@ use store::{SearchQuery, StoreError, StoredResource, TotalMode, WriteOp, WriteOu
 
 use crate::references::rewrite_references;
 use crate::visibility::{
-    DESTINATION_SYSTEM, PENDING, RECORD_SYSTEM, REFERRAL_SYSTEM, SUBMISSION, SUBMISSION_SYSTEM,
-    SUBMITTER_SYSTEM, has_tag, tag_codes, tag_is,
+    DESTINATION_SYSTEM, PENDING, PERSON_SYSTEM, RECORD_SYSTEM, REFERRAL_SYSTEM, SUBMISSION,
+    SUBMISSION_SYSTEM, SUBMITTER_SYSTEM, has_tag, tag_codes, tag_is,
 };
 use crate::{App, AppError, new_id};
 
@@ -298,7 +298,7 @@ impl App {
         for (resource_type, id, mut resource) in planned {
             rewrite_references(&mut resource, &resolved);
             add_tags(&mut resource, &tags);
-            unpacked.push(self.prepare_write(&resource_type, &id, resource)?);
+            unpacked.push(self.prepare_trusted(&resource_type, &id, resource)?);
         }
         let mut stored = bundle.clone();
         let mut record_tags = tags.clone();
@@ -306,13 +306,10 @@ impl App {
         record_tags.push(json!({"system": PERSON_SYSTEM, "code": person}));
         add_tags(&mut stored, &record_tags);
         let bundle_id = existing.map_or_else(new_id, |stored| stored.id.clone());
-        let bundle_write = self.prepare_write("Bundle", &bundle_id, stored)?;
+        let bundle_write = self.prepare_trusted("Bundle", &bundle_id, stored)?;
         Ok((bundle_write, unpacked))
     }
 }
-
-/// The person a stored submission belongs to (`meta.tag`), so that a withdrawal can say.
-const PERSON_SYSTEM: &str = "https://tsunagu.jp/fhir/CodeSystem/submission-person";
 
 fn person_of(bundle: &StoredResource) -> Option<String> {
     let body: Value = serde_json::from_str(&bundle.json).ok()?;

@@ -40,6 +40,8 @@ pub const PENDING: &str = "pending";
 pub const RECORD_SYSTEM: &str = "https://tsunagu.jp/fhir/CodeSystem/record";
 /// A stored submission Bundle: everyone else reads the resources unpacked from it.
 pub const SUBMISSION: &str = "submission";
+/// The person a stored submission belongs to (`meta.tag`, code = the Patient id).
+pub const PERSON_SYSTEM: &str = "https://tsunagu.jp/fhir/CodeSystem/submission-person";
 
 /// Who is reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,36 @@ const PATIENT_NEVER: [(&str, &str); 3] = [
     (FLAG_SYSTEM, UNINFORMED),
     (RECORD_SYSTEM, SUBMISSION),
 ];
+
+/// The tag systems only the service writes.
+const RESERVED_SYSTEMS: [&str; 6] = [
+    SUBMISSION_SYSTEM,
+    SUBMITTER_SYSTEM,
+    REFERRAL_SYSTEM,
+    DESTINATION_SYSTEM,
+    RECORD_SYSTEM,
+    PERSON_SYSTEM,
+];
+
+/// An issue when a client's resource carries a tag of a system only the service writes (it would
+/// forge provenance, or a state that decides who sees it).
+pub(crate) fn reserved_tag(resource: &Value) -> Option<fhir::Issue> {
+    let tags = resource.pointer("/meta/tag").and_then(Value::as_array)?;
+    tags.iter()
+        .position(|tag| {
+            tag.get("system")
+                .and_then(Value::as_str)
+                .is_some_and(|system| RESERVED_SYSTEMS.contains(&system))
+        })
+        .map(|index| {
+            fhir::Issue::error(
+                fhir::IssueCode::Security,
+                Some(format!("meta.tag[{index}]")),
+                "this tag system is written by tsunagu only (submission provenance and state); \
+                 submitted data changes through a resubmission",
+            )
+        })
+}
 
 /// `_tag=system|code`.
 pub(crate) fn tag_is(system: &str, code: &str) -> Condition {
