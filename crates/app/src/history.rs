@@ -86,11 +86,12 @@ impl App {
             return Err(AppError::NotFound);
         }
         // Each version as it was: a version that carried a flag stays hidden with it.
-        let entries: Vec<_> = page
-            .entries
-            .into_iter()
-            .filter(|entry| entry.resource.deleted || self.visible(&entry.resource))
-            .collect();
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for entry in page.entries {
+            if entry.resource.deleted || self.permits(&entry.resource).await? {
+                entries.push(entry);
+            }
+        }
         if entries.iter().all(|entry| entry.resource.deleted)
             && query.cursor.is_none()
             && let HistoryScope::Instance { .. } = &request.scope

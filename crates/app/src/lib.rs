@@ -8,6 +8,7 @@
 
 mod bulk;
 mod bundle;
+mod consent;
 mod error;
 mod history;
 mod identity;
@@ -26,6 +27,7 @@ use ::search::Registry;
 use store::Store;
 
 pub use crate::bundle::{BundleEntryResult, BundleKind, BundleOutcome, parse_etag};
+pub use crate::consent::{Member, OrganisationKind, Role, allowed_types};
 pub use crate::error::AppError;
 pub use crate::history::{HistoryOutcome, HistoryRequest};
 pub use crate::query::{SearchInput, SearchOutcome};
@@ -48,6 +50,8 @@ pub struct App {
     settings: Arc<Settings>,
     /// Who the read paths answer for (see `visibility`).
     viewer: Viewer,
+    /// Consent decisions made while answering for this viewer (a façade per request).
+    consents: Arc<consent::ConsentCache>,
 }
 
 impl std::fmt::Debug for App {
@@ -66,6 +70,7 @@ impl App {
             registry: Registry::r4(),
             settings: Arc::new(settings),
             viewer: Viewer::default(),
+            consents: Arc::default(),
         }
     }
 
@@ -75,6 +80,7 @@ impl App {
     pub fn for_viewer(&self, viewer: Viewer) -> App {
         App {
             viewer,
+            consents: Arc::default(),
             ..self.clone()
         }
     }
@@ -84,7 +90,44 @@ impl App {
         &self.viewer
     }
 
-    /// Whether the viewer may see a stored resource (deleted markers carry no body: shown).
+    /// Whether the viewer may see a stored resource: the flags (`visibility`), and for a member of
+    /// an organisation also its kind and role and the patient's consent (`consent`).
+    ///
+    /// # Errors
+    /// `Unavailable` when a consent cannot be looked up.
+    pub(crate) async fn permits(&self, resource: &StoredResource) -> Result<bool, AppError> {
+        let Viewer::Member(member) = &self.viewer else {
+            return Ok(self.visible(resource));
+        };
+        if !consent::allowed_types(member.kind, member.role)
+            .contains(&resource.resource_type.as_str())
+        {
+            return Ok(false);
+        }
+        if !self.visible(resource) {
+            return Ok(false);
+        }
+        let body: serde_json::Value = serde_json::from_str(&resource.json)
+            .map_err(|error| AppError::Internal(Box::new(error)))?;
+        let own = member.institution.as_deref().is_some_and(|institution| {
+            visibility::has_tag(&body, visibility::SUBMITTER_SYSTEM, institution)
+        });
+        if own {
+            return Ok(true);
+        }
+        let Some(patient) = consent::patient_of(&resource.resource_type, &resource.id, &body)
+        else {
+            // Not a patient's data (directory data).
+            return Ok(true);
+        };
+        if resource.resource_type == "Patient" && consent::linked(&body, member) {
+            return Ok(true);
+        }
+        self.consented(&patient, &member.organisation, now()).await
+    }
+
+    /// Whether the viewer may see a stored resource under the flags (deleted markers carry no
+    /// body: shown). Members are decided by [`App::permits`].
     pub(crate) fn visible(&self, resource: &StoredResource) -> bool {
         // Only tagged resources can be hidden: skip the parse for the rest.
         if self.viewer == Viewer::Service || !resource.json.contains("\"tag\"") {

@@ -49,9 +49,28 @@ impl App {
         let parsed = self.parse_search(input)?;
         let mut query = parsed.query.clone();
         self.viewer.restrict(&mut query);
+        if let crate::Viewer::Member(member) = &self.viewer
+            && !self.scope_for_member(member, &mut query).await?
+        {
+            // Nothing the member may see: an empty answer, as for data that does not exist.
+            let page = SearchPage {
+                matches: Vec::new(),
+                included: Vec::new(),
+                total: (query.total != TotalMode::None).then_some(0),
+                next: None,
+                previous: None,
+            };
+            return Ok(SearchOutcome { page, parsed });
+        }
         let mut page = self.store.search(&query).await?;
         // Included resources are not matches: the conditions above did not choose them.
-        page.included.retain(|resource| self.visible(resource));
+        let mut included = Vec::with_capacity(page.included.len());
+        for resource in std::mem::take(&mut page.included) {
+            if self.permits(&resource).await? {
+                included.push(resource);
+            }
+        }
+        page.included = included;
         Ok(SearchOutcome { page, parsed })
     }
 

@@ -71,7 +71,9 @@ impl App {
         check_type(resource_type)?;
         match self.store.read(resource_type, id).await? {
             None => Err(AppError::NotFound),
-            Some(resource) if !self.visible(&resource) => Err(AppError::NotFound),
+            Some(resource) if !resource.deleted && !self.permits(&resource).await? => {
+                Err(AppError::NotFound)
+            }
             Some(resource) if resource.deleted => Err(AppError::Gone {
                 version: resource.version,
                 last_updated: resource.last_updated,
@@ -93,7 +95,9 @@ impl App {
         check_type(resource_type)?;
         match self.store.vread(resource_type, id, version).await? {
             None => Err(AppError::NotFound),
-            Some(resource) if !self.visible(&resource) => Err(AppError::NotFound),
+            Some(resource) if !resource.deleted && !self.permits(&resource).await? => {
+                Err(AppError::NotFound)
+            }
             Some(resource) if resource.deleted => Err(AppError::Gone {
                 version: resource.version,
                 last_updated: resource.last_updated,

@@ -53,6 +53,9 @@ pub enum Viewer {
     Facility(Option<String>),
     /// The patient, by the id of their Patient resource.
     Patient(String),
+    /// An authenticated member of an organisation: besides the flags, its organisation kind and
+    /// role and the patient's consent decide (`consent`).
+    Member(crate::consent::Member),
 }
 
 impl Default for Viewer {
@@ -79,6 +82,9 @@ impl Viewer {
             Viewer::Patient(_) => PATIENT_NEVER
                 .iter()
                 .all(|(system, code)| !tagged(system, code)),
+            Viewer::Member(member) => {
+                Viewer::Facility(member.institution.clone()).may_see(resource)
+            }
         }
     }
 
@@ -101,6 +107,9 @@ impl Viewer {
                 for (system, code) in PATIENT_NEVER {
                     query.filters.push(vec![not_tagged(system, code)]);
                 }
+            }
+            Viewer::Member(member) => {
+                Viewer::Facility(member.institution.clone()).restrict(query);
             }
         }
     }

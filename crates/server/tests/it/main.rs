@@ -1,6 +1,7 @@
 //! HTTP integration tests of the FHIR API: the real router over a fresh SQLite store per test,
 //! driven without sockets (`tower::ServiceExt::oneshot`), plus one end-to-end run over TCP.
 
+mod access;
 mod bundles;
 mod conformance_http;
 mod examples;

@@ -1,0 +1,356 @@
+//! Consent and what an authenticated member of an organisation may see (product.md, "Consent").
+//!
+//! * A patient's **Consent** names the grantee organisation (`provision.actor`, a reference to
+//!   `Organization/<registry id>`), a validity period (`provision.period`), status `active`, and
+//!   optionally categories. Revoking sets the status to `inactive`: the very next request is
+//!   decided without it (consents are looked up on every decision, never cached across requests).
+//! * A **member** of an organisation ([`Member`]) sees, within what its organisation kind and role
+//!   may see at all ([`allowed_types`]): everything its own facility submitted, and a patient's
+//!   other data only under an active consent of that patient to its organisation. Without one it
+//!   learns nothing: a read answers 404, a search is narrowed to its own submissions (so matches and
+//!   totals count nothing else), a Patient is visible only when the organisation holds a link to
+//!   it (its facility patient id) or a consent.
+//!
+//! The decision is made here and in `visibility` only; every read path of the façade consults it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use store::{Condition, Prefix, SearchQuery, StoredResource, Timestamp, TokenSystem, ValueTest};
+
+use crate::{App, AppError};
+
+/// The kinds of organisation (product.md, principals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrganisationKind {
+    Hospital,
+    Clinic,
+    Pharmacy,
+    PublicHealthCentre,
+    Municipality,
+    CareProvider,
+    Insurer,
+}
+
+/// The acting user's role, as asserted by the facility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Doctor,
+    Nurse,
+    Pharmacist,
+    CareWorker,
+    PublicHealthOfficer,
+    MunicipalOfficer,
+    InsurerStaff,
+    Clerk,
+    Administrator,
+}
+
+/// An authenticated member of an organisation, acting as a user with a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The organisation's registry id: consents name `Organization/<this>`.
+    pub organisation: String,
+    /// Its 10-digit institution number, when it has one: its submissions are tagged with it.
+    pub institution: Option<String>,
+    pub kind: OrganisationKind,
+    pub role: Role,
+}
+
+/// Directory data every member may read (no patient's data).
+const DIRECTORY: [&str; 4] = [
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Location",
+];
+/// The clinical data set a treating clinician may see.
+const CLINICAL: [&str; 12] = [
+    "Patient",
+    "Condition",
+    "AllergyIntolerance",
+    "Observation",
+    "MedicationRequest",
+    "Composition",
+    "Encounter",
+    "DocumentReference",
+    "Specimen",
+    "ServiceRequest",
+    "CarePlan",
+    "Coverage",
+];
+
+/// The resource types (besides directory data) a member may see at all, whatever the consent:
+/// the one table of what each kind of organisation and role is for (product.md).
+///
+/// | organisation | role | types |
+/// |---|---|---|
+/// | hospital, clinic | doctor, nurse | the clinical data set |
+/// | hospital, clinic | pharmacist | Patient, AllergyIntolerance, MedicationRequest, Observation |
+/// | pharmacy | pharmacist | Patient, AllergyIntolerance, MedicationRequest, Observation |
+/// | care provider | care worker | Patient, AllergyIntolerance, MedicationRequest |
+/// | public health centre, municipality, insurer | their officers | none yet (notifications, documents addressed to them, checkups of their insured come with their own work) |
+/// | any | clerk, administrator | none: no clinical data |
+pub fn allowed_types(kind: OrganisationKind, role: Role) -> Vec<&'static str> {
+    use OrganisationKind as K;
+    use Role as R;
+    let mut types: Vec<&'static str> = match (kind, role) {
+        (K::Hospital | K::Clinic, R::Doctor | R::Nurse) => CLINICAL.to_vec(),
+        (K::Hospital | K::Clinic | K::Pharmacy, R::Pharmacist) => {
+            vec![
+                "Patient",
+                "AllergyIntolerance",
+                "MedicationRequest",
+                "Observation",
+            ]
+        }
+        (K::CareProvider, R::CareWorker) => {
+            vec!["Patient", "AllergyIntolerance", "MedicationRequest"]
+        }
+        _ => Vec::new(),
+    };
+    types.extend(DIRECTORY);
+    types
+}
+
+/// Consents looked up while answering one request (each patient once).
+#[derive(Debug, Default)]
+pub(crate) struct ConsentCache {
+    decided: Mutex<HashMap<String, bool>>,
+}
+
+impl App {
+    /// Records a patient's consent to an organisation until `until`, in force from `now`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown patient; `Unavailable`.
+    pub async fn grant_consent(
+        &self,
+        patient: &str,
+        organisation: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<StoredResource, AppError> {
+        self.for_viewer(crate::Viewer::Service)
+            .read("Patient", patient)
+            .await?;
+        let consent = json!({
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+            "patient": {"reference": format!("Patient/{patient}")},
+            "dateTime": now.to_fhir_instant(),
+            "provision": {
+                "type": "permit",
+                "period": {"start": now.to_fhir_instant(), "end": until.to_fhir_instant()},
+                "actor": [{
+                    "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                    "reference": {"reference": format!("Organization/{organisation}")}
+                }]
+            }
+        });
+        Ok(self.create("Consent", consent, None).await?.resource)
+    }
+
+    /// Revokes a consent: effective for the very next request.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn revoke_consent(&self, consent: &str) -> Result<(), AppError> {
+        let service = self.for_viewer(crate::Viewer::Service);
+        let stored = service.read("Consent", consent).await?;
+        let mut body: Value = serde_json::from_str(&stored.json)
+            .map_err(|error| AppError::Internal(Box::new(error)))?;
+        body["status"] = json!("inactive");
+        let preconditions = crate::Preconditions {
+            if_match: Some(stored.version),
+        };
+        service
+            .update("Consent", consent, body, &preconditions)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `patient` has an active consent to `organisation` in force at `now`.
+    pub(crate) async fn consented(
+        &self,
+        patient: &str,
+        organisation: &str,
+        now: Timestamp,
+    ) -> Result<bool, AppError> {
+        if let Ok(decided) = self.consents.decided.lock()
+            && let Some(answer) = decided.get(patient)
+        {
+            return Ok(*answer);
+        }
+        let reference = |param: &str, target_type: &str, id: &str| Condition::Match {
+            param: param.to_owned(),
+            test: ValueTest::Reference {
+                target_type: Some(target_type.to_owned()),
+                id: Some(id.to_owned()),
+                url: None,
+            },
+        };
+        let at = store::DateBound {
+            low: now.0,
+            high: now.0,
+        };
+        let query = SearchQuery {
+            types: vec!["Consent".into()],
+            filters: vec![
+                vec![reference("patient", "Patient", patient)],
+                vec![reference("actor", "Organization", organisation)],
+                vec![Condition::Match {
+                    param: "status".into(),
+                    test: ValueTest::Token {
+                        system: TokenSystem::Any,
+                        code: Some("active".into()),
+                    },
+                }],
+                vec![Condition::Match {
+                    param: "period".into(),
+                    test: ValueTest::Date {
+                        prefix: Prefix::Le,
+                        range: at,
+                    },
+                }],
+                vec![Condition::Match {
+                    param: "period".into(),
+                    test: ValueTest::Date {
+                        prefix: Prefix::Ge,
+                        range: at,
+                    },
+                }],
+            ],
+            count: 1,
+            ..SearchQuery::default()
+        };
+        let answer = !self.store.search_latest(&query).await?.matches.is_empty();
+        if let Ok(mut decided) = self.consents.decided.lock() {
+            decided.insert(patient.to_owned(), answer);
+        }
+        Ok(answer)
+    }
+}
+
+impl App {
+    /// Narrows a search to what a member may see; false when that is nothing at all.
+    ///
+    /// Types are cut to the member's [`allowed_types`]. A search about one patient (a compartment,
+    /// or a single `patient`/`subject` reference) who has consented to the member's organisation
+    /// stays as it is; any other search is narrowed to the member's own submissions and the
+    /// patients its facility holds a patient id for, so that neither matches nor totals count
+    /// anyone else's data.
+    ///
+    /// # Errors
+    /// `Unavailable` when a consent cannot be looked up.
+    pub(crate) async fn scope_for_member(
+        &self,
+        member: &Member,
+        query: &mut SearchQuery,
+    ) -> Result<bool, AppError> {
+        let allowed = allowed_types(member.kind, member.role);
+        if query.types.is_empty() {
+            query.types = allowed.iter().map(|t| (*t).to_owned()).collect();
+        } else {
+            query.types.retain(|t| allowed.contains(&t.as_str()));
+            if query.types.is_empty() {
+                return Ok(false);
+            }
+        }
+        if let Some(patient) = single_patient(query)
+            && self
+                .consented(&patient, &member.organisation, crate::now())
+                .await?
+        {
+            return Ok(true);
+        }
+        let mut own = Vec::new();
+        if let Some(institution) = &member.institution {
+            own.push(crate::visibility::tag_is(
+                crate::visibility::SUBMITTER_SYSTEM,
+                institution,
+            ));
+            own.push(Condition::Match {
+                param: "identifier".into(),
+                test: ValueTest::Token {
+                    system: TokenSystem::Is(format!(
+                        "{}1{institution}",
+                        jp::FACILITY_PATIENT_ID_PREFIX
+                    )),
+                    code: None,
+                },
+            });
+        }
+        // Directory data is not a patient's: a search of directory types only is left as it is
+        // (a search mixing them with patients' data is narrowed as a whole).
+        if query.types.iter().all(|t| DIRECTORY.contains(&t.as_str())) {
+            return Ok(true);
+        }
+        // With no institution number, `own` is empty: an empty OR group matches nothing.
+        query.filters.push(own);
+        Ok(true)
+    }
+}
+
+/// The one patient a search is about: its compartment, or a single `patient`/`subject` reference
+/// to a Patient.
+fn single_patient(query: &SearchQuery) -> Option<String> {
+    if let Some(patient) = &query.compartment {
+        return Some(patient.clone());
+    }
+    query
+        .filters
+        .iter()
+        .find_map(|group| match group.as_slice() {
+            [
+                Condition::Match {
+                    param,
+                    test:
+                        ValueTest::Reference {
+                            target_type,
+                            id: Some(id),
+                            url: None,
+                        },
+                },
+            ] if (param == "patient" || param == "subject")
+                && target_type.as_deref().is_none_or(|t| t == "Patient") =>
+            {
+                Some(id.clone())
+            }
+            _ => None,
+        })
+}
+
+/// Whether a Patient holds a patient id of the member's own facility (the organisation treats
+/// them: it may see who they are, not what others recorded).
+pub(crate) fn linked(patient: &Value, member: &Member) -> bool {
+    let Some(institution) = &member.institution else {
+        return false;
+    };
+    let system = format!("{}1{institution}", jp::FACILITY_PATIENT_ID_PREFIX);
+    patient
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|identifier| identifier.get("system").and_then(Value::as_str) == Some(system.as_str()))
+}
+
+/// The patient a stored resource belongs to (itself for a Patient), if any.
+pub(crate) fn patient_of(resource_type: &str, id: &str, body: &Value) -> Option<String> {
+    if resource_type == "Patient" {
+        return Some(id.to_owned());
+    }
+    [
+        "/subject/reference",
+        "/patient/reference",
+        "/beneficiary/reference",
+    ]
+    .iter()
+    .filter_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
+    .find_map(|reference| reference.strip_prefix("Patient/"))
+    .map(str::to_owned)
+}

@@ -1,0 +1,266 @@
+//! What an authenticated member of an organisation sees of a patient's shared data: its own
+//! facility's submissions always; anything else only under the patient's active consent to its
+//! organisation, and only the kinds of data its organisation kind and role are for. Tried as
+//! another facility would: reads, searches (matches and totals), compartments, summaries,
+//! includes and history, before and after consent, after revocation, with an expired consent, and
+//! with roles that may not see clinical data.
+
+use app::{App, Member, OrganisationKind, Role, SearchInput, Viewer};
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::TestApp;
+
+const AUTHOR: &str = "1318814790";
+const OTHER: &str = "1311234567";
+
+fn labs() -> Value {
+    let path = format!(
+        "{}/../../fixtures/jp/clins/Bundle-Bundle-CLINS-Observations-Example-01.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
+}
+
+fn member(organisation: &str, institution: &str, kind: OrganisationKind, role: Role) -> Member {
+    Member {
+        organisation: organisation.to_owned(),
+        institution: Some(institution.to_owned()),
+        kind,
+        role,
+    }
+}
+
+fn other_doctor() -> Member {
+    member("org-other", OTHER, OrganisationKind::Hospital, Role::Doctor)
+}
+
+/// A façade answering for one request of `member` (consents are looked up afresh per request).
+fn as_member(app: &TestApp, member: &Member) -> App {
+    app.state.app.for_viewer(Viewer::Member(member.clone()))
+}
+
+async fn count(
+    app: &App,
+    types: &[&str],
+    compartment: Option<&str>,
+    params: &[(&str, &str)],
+) -> u64 {
+    let mut params: Vec<(String, String)> = params
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    params.push(("_total".into(), "accurate".into()));
+    let outcome = app
+        .search(&SearchInput {
+            types: types.iter().map(|t| (*t).to_owned()).collect(),
+            compartment: compartment.map(str::to_owned),
+            params,
+            strict: false,
+        })
+        .await
+        .expect("search");
+    outcome.page.total.expect("total")
+}
+
+/// Submits the lab example; returns the person and one of its Observations.
+async fn submitted(app: &TestApp) -> (String, String) {
+    let reply = app.post("/fhir/Bundle", &labs()).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let service = app.state.app.for_viewer(Viewer::Service);
+    let page = service
+        .search(&SearchInput {
+            types: vec!["Observation".into()],
+            ..SearchInput::default()
+        })
+        .await
+        .expect("search")
+        .page;
+    let observation: Value = serde_json::from_str(&page.matches[0].json).expect("JSON");
+    let person = observation["subject"]["reference"]
+        .as_str()
+        .expect("subject")
+        .trim_start_matches("Patient/")
+        .to_owned();
+    (person, page.matches[0].id.clone())
+}
+
+#[tokio::test]
+async fn another_facility_learns_nothing_without_consent_and_everything_allowed_with_it() {
+    let app = TestApp::new();
+    let (person, observation) = submitted(&app).await;
+    let other = other_doctor();
+
+    let without = as_member(&app, &other);
+    assert!(without.read("Observation", &observation).await.is_err());
+    assert!(
+        without.read("Patient", &person).await.is_err(),
+        "not even that the patient exists"
+    );
+    assert_eq!(
+        count(&without, &["Observation"], None, &[("patient", &person)]).await,
+        0
+    );
+    assert_eq!(
+        count(&without, &["Observation"], None, &[]).await,
+        0,
+        "nor a count across patients"
+    );
+    assert_eq!(
+        count(&without, &[], Some(&person), &[]).await,
+        0,
+        "$everything"
+    );
+    assert_eq!(count(&without, &["Patient"], None, &[]).await, 0);
+    assert!(
+        without
+            .summary(
+                app::SummaryKind::Patient,
+                &person,
+                "http://x/fhir",
+                app::now()
+            )
+            .await
+            .is_err()
+    );
+    let history = without
+        .history(&app::HistoryRequest {
+            scope: app::HistoryScope::Type("Observation".into()),
+            params: Vec::new(),
+        })
+        .await
+        .expect("history");
+    assert!(history.entries.is_empty());
+
+    // The patient consents to the other organisation for a year.
+    let now = app::now();
+    let consent = app
+        .state
+        .app
+        .grant_consent(
+            &person,
+            "org-other",
+            now,
+            app::Timestamp(now.0 + 365 * 86_400_000_000),
+        )
+        .await
+        .expect("consent");
+    let with = as_member(&app, &other);
+    assert!(with.read("Observation", &observation).await.is_ok());
+    assert!(with.read("Patient", &person).await.is_ok());
+    assert_eq!(
+        count(&with, &["Observation"], None, &[("patient", &person)]).await,
+        4
+    );
+    assert_eq!(count(&with, &["Observation"], Some(&person), &[]).await, 4);
+    assert!(
+        with.summary(
+            app::SummaryKind::Patient,
+            &person,
+            "http://x/fhir",
+            app::now()
+        )
+        .await
+        .is_ok()
+    );
+    // Still nothing of anyone else: a search across patients counts only what it may see.
+    assert_eq!(count(&with, &["Observation"], None, &[]).await, 0);
+
+    // Revoked: the very next request is decided without it.
+    app.state
+        .app
+        .revoke_consent(&consent.id)
+        .await
+        .expect("revoke");
+    let revoked = as_member(&app, &other);
+    assert!(revoked.read("Observation", &observation).await.is_err());
+    assert_eq!(
+        count(&revoked, &["Observation"], None, &[("patient", &person)]).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_submitting_facility_sees_its_own_submissions_without_consent() {
+    let app = TestApp::new();
+    let (person, observation) = submitted(&app).await;
+    let author = as_member(
+        &app,
+        &member("org-author", AUTHOR, OrganisationKind::Clinic, Role::Nurse),
+    );
+    assert!(author.read("Observation", &observation).await.is_ok());
+    assert_eq!(
+        count(&author, &["Observation"], None, &[("patient", &person)]).await,
+        4
+    );
+    // It holds the patient's facility id: it may see who the patient is.
+    assert!(author.read("Patient", &person).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_expired_consent_and_roles_without_clinical_purpose_see_nothing() {
+    let app = TestApp::new();
+    let (person, observation) = submitted(&app).await;
+    let now = app::now();
+    let day = 86_400_000_000_i64;
+    // A consent that ended yesterday.
+    app.state
+        .app
+        .grant_consent(
+            &person,
+            "org-other",
+            app::Timestamp(now.0 - 30 * day),
+            app::Timestamp(now.0 - day),
+        )
+        .await
+        .expect("consent");
+    assert!(
+        as_member(&app, &other_doctor())
+            .read("Observation", &observation)
+            .await
+            .is_err()
+    );
+
+    // A current consent to a pharmacy: its pharmacist sees labs, not diagnoses; its clerk nothing.
+    app.state
+        .app
+        .grant_consent(&person, "org-pharmacy", now, app::Timestamp(now.0 + day))
+        .await
+        .expect("consent");
+    let pharmacist = as_member(
+        &app,
+        &member(
+            "org-pharmacy",
+            "1341234567",
+            OrganisationKind::Pharmacy,
+            Role::Pharmacist,
+        ),
+    );
+    assert!(pharmacist.read("Observation", &observation).await.is_ok());
+    assert_eq!(
+        count(&pharmacist, &["Condition"], Some(&person), &[]).await,
+        0
+    );
+    let clerk = as_member(
+        &app,
+        &member(
+            "org-pharmacy",
+            "1341234567",
+            OrganisationKind::Pharmacy,
+            Role::Clerk,
+        ),
+    );
+    assert!(clerk.read("Observation", &observation).await.is_err());
+    assert_eq!(count(&clerk, &[], Some(&person), &[]).await, 0);
+    assert!(
+        app::allowed_types(OrganisationKind::Hospital, Role::Administrator)
+            .iter()
+            .all(|t| [
+                "Organization",
+                "Practitioner",
+                "PractitionerRole",
+                "Location"
+            ]
+            .contains(t))
+    );
+}
