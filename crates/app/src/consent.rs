@@ -56,6 +56,10 @@ pub struct Member {
     pub institution: Option<String>,
     pub kind: OrganisationKind,
     pub role: Role,
+    /// The acting user's id, as asserted by the facility.
+    pub user: String,
+    /// Whether the user holds the emergency privilege (granted by the hospital's administrator).
+    pub emergency_privilege: bool,
 }
 
 /// Directory data every member may read (no patient's data).
@@ -118,6 +122,15 @@ pub fn allowed_types(kind: OrganisationKind, role: Role) -> Vec<&'static str> {
 #[derive(Debug, Default)]
 pub(crate) struct ConsentCache {
     decided: Mutex<HashMap<String, bool>>,
+}
+
+impl ConsentCache {
+    /// Records a decision for this request (an emergency window counts as one for its patient).
+    pub(crate) fn grant_for_request(&self, patient: &str) {
+        if let Ok(mut decided) = self.decided.lock() {
+            decided.insert(patient.to_owned(), true);
+        }
+    }
 }
 
 impl App {

@@ -9,6 +9,7 @@
 mod bulk;
 mod bundle;
 mod consent;
+mod emergency;
 mod error;
 mod history;
 mod identity;
@@ -28,6 +29,7 @@ use store::Store;
 
 pub use crate::bundle::{BundleEntryResult, BundleKind, BundleOutcome, parse_etag};
 pub use crate::consent::{Member, OrganisationKind, Role, allowed_types};
+pub use crate::emergency::{EMERGENCY_WINDOW_MINUTES, Review};
 pub use crate::error::AppError;
 pub use crate::history::{HistoryOutcome, HistoryRequest};
 pub use crate::query::{SearchInput, SearchOutcome};

@@ -62,6 +62,28 @@ impl App {
         base: &str,
         now: Timestamp,
     ) -> Result<Value, AppError> {
+        // An emergency window opens the emergency data set, and only it, as a consent would.
+        if kind == SummaryKind::Emergency
+            && let crate::Viewer::Member(member) = self.viewer()
+            && !self
+                .consented(patient_id, &member.organisation, now)
+                .await?
+            && self.emergency_window(member, patient_id, now).await?
+        {
+            let window = self.for_viewer(self.viewer().clone());
+            window.consents.grant_for_request(patient_id);
+            return window.summary_for(kind, patient_id, base, now).await;
+        }
+        self.summary_for(kind, patient_id, base, now).await
+    }
+
+    async fn summary_for(
+        &self,
+        kind: SummaryKind,
+        patient_id: &str,
+        base: &str,
+        now: Timestamp,
+    ) -> Result<Value, AppError> {
         let patient = self.read("Patient", patient_id).await?;
         let day = 86_400_000_000_i64;
         let since = |days: i64| iso_date(Timestamp(now.0 - days * day));

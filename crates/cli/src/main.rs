@@ -152,6 +152,11 @@ enum Command {
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// Emergency accesses awaiting the privacy officer's review.
+    Review {
+        #[command(subcommand)]
+        action: ReviewCommand,
+    },
     /// The retention job (docs/jp-clins.md, "Retention").
     Retention {
         #[command(subcommand)]
@@ -164,6 +169,17 @@ enum Command {
     },
     /// Write a deterministic Japanese synthetic population as JP-CLINS Bundles (needs no database).
     Synth(synth::SynthArgs),
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// List the emergency accesses still open for review (no patient data).
+    List,
+    /// Close a review once it has been looked at.
+    Close {
+        /// The review's id, as `review list` shows it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +254,24 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { out, types } => export(&app, &out, types).await?,
         Command::Migrate => tracing::info!("the schema is up to date"),
+        Command::Review {
+            action: ReviewCommand::List,
+        } => {
+            let reviews = app.open_reviews().await?;
+            for review in &reviews {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    review.id, review.opened, review.organisation, review.user
+                );
+            }
+            println!("{} emergency accesses await review", reviews.len());
+        }
+        Command::Review {
+            action: ReviewCommand::Close { id },
+        } => {
+            app.close_review(&id).await?;
+            println!("review {id} closed");
+        }
         Command::Retention {
             action: RetentionCommand::Run,
         } => {

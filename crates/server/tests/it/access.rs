@@ -28,6 +28,8 @@ fn member(organisation: &str, institution: &str, kind: OrganisationKind, role: R
         institution: Some(institution.to_owned()),
         kind,
         role,
+        user: "user-1".to_owned(),
+        emergency_privilege: false,
     }
 }
 
@@ -263,4 +265,102 @@ async fn an_expired_consent_and_roles_without_clinical_purpose_see_nothing() {
             ]
             .contains(t))
     );
+}
+
+#[tokio::test]
+async fn an_emergency_window_opens_the_emergency_data_set_only_and_awaits_review() {
+    let app = TestApp::new();
+    let (person, observation) = submitted(&app).await;
+    let now = app::now();
+    let emergency = |at: app::Timestamp, who: &Member| {
+        let app = as_member(&app, who);
+        let person = person.clone();
+        async move {
+            app.summary(app::SummaryKind::Emergency, &person, "http://x/fhir", at)
+                .await
+        }
+    };
+    let physician = Member {
+        emergency_privilege: true,
+        ..other_doctor()
+    };
+    assert!(emergency(now, &physician).await.is_err(), "no window yet");
+
+    // Only a hospital user holding the privilege, with a reason, may open one.
+    let clinic = Member {
+        kind: OrganisationKind::Clinic,
+        ..physician.clone()
+    };
+    let unprivileged = other_doctor();
+    for who in [&clinic, &unprivileged] {
+        let refused = app
+            .state
+            .app
+            .open_emergency_access(who, &person, "意識障害で搬送", now)
+            .await;
+        assert!(
+            matches!(refused, Err(app::AppError::Denied(_))),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        app.state
+            .app
+            .open_emergency_access(&physician, &person, " ", now)
+            .await
+            .is_err()
+    );
+    let review = app
+        .state
+        .app
+        .open_emergency_access(&physician, &person, "意識障害で搬送", now)
+        .await
+        .expect("opened");
+
+    let summary = emergency(now, &physician)
+        .await
+        .expect("the emergency data set");
+    assert_eq!(summary["type"], "document");
+    assert_eq!(
+        summary["entry"][1]["resource"]["id"],
+        Value::String(person.clone())
+    );
+    // The window opens nothing else, and is the user's own.
+    let member_app = as_member(&app, &physician);
+    assert!(member_app.read("Observation", &observation).await.is_err());
+    assert!(
+        member_app
+            .summary(app::SummaryKind::Patient, &person, "http://x/fhir", now)
+            .await
+            .is_err()
+    );
+    let colleague = Member {
+        user: "user-2".to_owned(),
+        ..physician.clone()
+    };
+    assert!(emergency(now, &colleague).await.is_err());
+    // Time-boxed.
+    let later = app::Timestamp(now.0 + (app::EMERGENCY_WINDOW_MINUTES + 1) * 60_000_000);
+    assert!(emergency(later, &physician).await.is_err());
+
+    // The privacy officer sees it to review, without patient data, until it is closed.
+    let open = app.state.app.open_reviews().await.expect("reviews");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, review.id);
+    assert_eq!(open[0].organisation, "org-other");
+    assert!(!format!("{open:?}").contains(&person));
+    app.state
+        .app
+        .close_review(&review.id)
+        .await
+        .expect("closed");
+    assert!(
+        app.state
+            .app
+            .open_reviews()
+            .await
+            .expect("reviews")
+            .is_empty()
+    );
+    let _ = StatusCode::OK;
 }
