@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | `UNDELIVERED` (未提供) | sees it | does not | does not |
 //! | `UNINFORMED` (未告知) | sees it, tagged | sees it, tagged | does not |
-//! | a referral letter's content, pending the patient's consent | sees it | does not | sees it |
+//! | a referral letter's content, pending the patient's consent | sees it | does not (its destination: once the patient consents to it, see `consent`) | sees it |
 //! | a stored submission Bundle (the facility's record of what it sent) | sees it | does not | does not |
 //!
 //! A hidden resource is indistinguishable from an absent one: a read answers 404, a search leaves
@@ -83,7 +83,17 @@ impl Viewer {
                 .iter()
                 .all(|(system, code)| !tagged(system, code)),
             Viewer::Member(member) => {
-                Viewer::Facility(member.institution.clone()).may_see(resource)
+                let institution = &member.institution;
+                let addressed_here = institution
+                    .as_deref()
+                    .is_some_and(|institution| tagged(DESTINATION_SYSTEM, institution));
+                // A referral letter also reaches its destination (consent is checked after this,
+                // for everything that is not the member's own).
+                (!tagged(FLAG_SYSTEM, UNDELIVERED) || submitted_here(institution))
+                    && (!tagged(REFERRAL_SYSTEM, PENDING)
+                        || submitted_here(institution)
+                        || addressed_here)
+                    && (!tagged(RECORD_SYSTEM, SUBMISSION) || submitted_here(institution))
             }
         }
     }
@@ -109,7 +119,16 @@ impl Viewer {
                 }
             }
             Viewer::Member(member) => {
-                Viewer::Facility(member.institution.clone()).restrict(query);
+                for (system, code) in SUBMITTER_ONLY {
+                    let mut group = vec![not_tagged(system, code)];
+                    if let Some(institution) = &member.institution {
+                        group.push(tag_is(SUBMITTER_SYSTEM, institution));
+                        if system == REFERRAL_SYSTEM {
+                            group.push(tag_is(DESTINATION_SYSTEM, institution));
+                        }
+                    }
+                    query.filters.push(group);
+                }
             }
         }
     }

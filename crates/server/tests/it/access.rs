@@ -364,3 +364,84 @@ async fn an_emergency_window_opens_the_emergency_data_set_only_and_awaits_review
     );
     let _ = StatusCode::OK;
 }
+
+#[tokio::test]
+async fn a_referral_letter_reaches_its_destination_once_the_patient_consents_to_it() {
+    let app = TestApp::new();
+    let path = format!(
+        "{}/../../fixtures/jp/clins/Bundle-Bundle-CLINS-Referral-Example-01.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let referral: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    assert!(
+        app.post("/fhir/Bundle", &referral)
+            .await
+            .status
+            .is_success()
+    );
+    let service = app.state.app.for_viewer(Viewer::Service);
+    let composition = service
+        .search(&SearchInput {
+            types: vec!["Composition".into()],
+            ..SearchInput::default()
+        })
+        .await
+        .expect("search")
+        .page
+        .matches
+        .remove(0);
+    let body: Value = serde_json::from_str(&composition.json).expect("JSON");
+    let destination = body["meta"]["tag"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|tag| tag["system"] == "https://tsunagu.jp/fhir/CodeSystem/referral-destination")
+        .and_then(|tag| tag["code"].as_str())
+        .expect("a destination")
+        .to_owned();
+    let person = body["subject"]["reference"]
+        .as_str()
+        .expect("subject")
+        .trim_start_matches("Patient/")
+        .to_owned();
+    let addressee = member(
+        "org-dest",
+        &destination,
+        OrganisationKind::Hospital,
+        Role::Doctor,
+    );
+    assert_ne!(destination, "2712345678");
+    let bystander = member(
+        "org-other",
+        "2712345678",
+        OrganisationKind::Hospital,
+        Role::Doctor,
+    );
+
+    assert!(
+        as_member(&app, &addressee)
+            .read("Composition", &composition.id)
+            .await
+            .is_err()
+    );
+    let now = app::now();
+    let year = app::Timestamp(now.0 + 365 * 86_400_000_000);
+    for organisation in ["org-dest", "org-other"] {
+        app.state
+            .app
+            .grant_consent(&person, organisation, now, year)
+            .await
+            .expect("consent");
+    }
+    let reader = as_member(&app, &addressee);
+    assert!(reader.read("Composition", &composition.id).await.is_ok());
+    assert_eq!(
+        count(&reader, &["Composition"], Some(&person), &[]).await,
+        1
+    );
+    // A consent to another organisation does not make it the letter's destination.
+    let other = as_member(&app, &bystander);
+    assert!(other.read("Composition", &composition.id).await.is_err());
+    assert_eq!(count(&other, &["Composition"], Some(&person), &[]).await, 0);
+}
