@@ -80,6 +80,16 @@ pub(crate) struct FhirContext {
     pub strict: bool,
     /// The query pairs, decoded, in order.
     pub params: Vec<(String, String)>,
+    /// Who the request reads for: the `app::Viewer` an authentication layer put in the request's
+    /// extensions, else an unidentified facility.
+    pub viewer: app::Viewer,
+}
+
+impl FhirContext {
+    /// The use-case façade answering for this request's reader: every handler goes through it.
+    pub(crate) fn app(&self, state: &AppState) -> app::App {
+        state.app.for_viewer(self.viewer.clone())
+    }
 }
 
 impl FromRequestParts<AppState> for FhirContext {
@@ -115,11 +125,17 @@ impl FromRequestParts<AppState> for FhirContext {
             }
         };
         let (prefer_return, strict) = parse_prefer(&parts.headers);
+        let viewer = parts
+            .extensions
+            .get::<app::Viewer>()
+            .cloned()
+            .unwrap_or_default();
         Ok(FhirContext {
             base,
             prefer_return,
             strict,
             params,
+            viewer,
         })
     }
 }

@@ -33,7 +33,7 @@ pub(crate) async fn search_system(
         params: context.params.clone(),
         strict: context.strict,
     };
-    let outcome = state.app.search(&input).await?;
+    let outcome = context.app(&state).search(&input).await?;
     Ok(fhir_json(
         StatusCode::OK,
         render::searchset(&context.base, &context.base, &outcome),
@@ -75,7 +75,7 @@ async fn search(
         params,
         strict: context.strict,
     };
-    let outcome = state.app.search(&input).await?;
+    let outcome = context.app(&state).search(&input).await?;
     Ok(fhir_json(
         StatusCode::OK,
         render::searchset(&context.base, &link_base, &outcome),
@@ -97,8 +97,8 @@ pub(crate) async fn compartment(
         _ => None,
     };
     if let Some(kind) = summary {
-        let document = state
-            .app
+        let document = context
+            .app(&state)
             .summary(kind, &id, &context.base, app::now())
             .await?;
         return Ok(fhir_json(StatusCode::OK, document.to_string()));
@@ -111,7 +111,7 @@ pub(crate) async fn compartment(
     let mut params = context.params.clone();
     if target == "$everything" {
         // The patient must exist; $everything of nobody is a 404, not an empty Bundle.
-        state.app.read("Patient", &id).await?;
+        context.app(&state).read("Patient", &id).await?;
         params.retain(|(name, _)| {
             matches!(
                 name.as_str(),
@@ -138,7 +138,7 @@ pub(crate) async fn compartment(
         params,
         strict: context.strict,
     };
-    let outcome = state.app.search(&input).await?;
+    let outcome = context.app(&state).search(&input).await?;
     Ok(fhir_json(
         StatusCode::OK,
         render::searchset(&context.base, &link_base, &outcome),
@@ -198,7 +198,7 @@ async fn history(
         scope,
         params: context.params.clone(),
     };
-    let outcome = state.app.history(&request).await?;
+    let outcome = context.app(&state).history(&request).await?;
     let count = outcome
         .canonical
         .iter()
@@ -226,7 +226,7 @@ pub(crate) async fn read(
     headers: HeaderMap,
     context: FhirContext,
 ) -> ApiResult {
-    let resource = state.app.read(&resource_type, &id).await?;
+    let resource = context.app(&state).read(&resource_type, &id).await?;
     if let Some(tag) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
@@ -262,12 +262,15 @@ pub(crate) async fn read(
 pub(crate) async fn vread(
     State(state): State<AppState>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
-    _context: FhirContext,
+    context: FhirContext,
 ) -> ApiResult {
     let version: u64 = version
         .parse()
         .map_err(|_| ApiError::App(app::AppError::NotFound))?;
-    let resource = state.app.vread(&resource_type, &id, version).await?;
+    let resource = context
+        .app(&state)
+        .vread(&resource_type, &id, version)
+        .await?;
     let mut response = fhir_json(StatusCode::OK, resource.json.clone());
     set_version_headers(&mut response, &resource);
     Ok(response)
@@ -296,8 +299,8 @@ pub(crate) async fn create(
             (!selecting.is_empty()).then_some(selecting)
         }
     };
-    let result = state
-        .app
+    let result = context
+        .app(&state)
         .create(&resource_type, body, condition.as_deref())
         .await?;
     Ok(written(&context, result))
@@ -312,8 +315,8 @@ pub(crate) async fn update(
 ) -> ApiResult {
     let body = body.into_resource()?;
     let preconditions = preconditions(&headers)?;
-    let result = state
-        .app
+    let result = context
+        .app(&state)
         .update(&resource_type, &id, body, &preconditions)
         .await?;
     Ok(written(&context, result))
@@ -329,8 +332,8 @@ pub(crate) async fn conditional_update(
     let body = body.into_resource()?;
     let preconditions = preconditions(&headers)?;
     let params = selecting_params(&context.params);
-    let result = state
-        .app
+    let result = context
+        .app(&state)
         .conditional_update(&resource_type, &params, body, &preconditions)
         .await?;
     Ok(written(&context, result))
@@ -347,8 +350,8 @@ pub(crate) async fn patch(
         return Err(ApiError::UnsupportedMediaType);
     };
     let preconditions = preconditions(&headers)?;
-    let result = state
-        .app
+    let result = context
+        .app(&state)
         .patch(&resource_type, &id, &patch, &preconditions)
         .await?;
     Ok(written(&context, result))
@@ -358,11 +361,11 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
-    _context: FhirContext,
+    context: FhirContext,
 ) -> ApiResult {
     let preconditions = preconditions(&headers)?;
-    let version = state
-        .app
+    let version = context
+        .app(&state)
         .delete(&resource_type, &id, &preconditions)
         .await?;
     Ok(deleted(version))
@@ -374,8 +377,8 @@ pub(crate) async fn conditional_delete(
     context: FhirContext,
 ) -> ApiResult {
     let params = selecting_params(&context.params);
-    let version = state
-        .app
+    let version = context
+        .app(&state)
         .conditional_delete(&resource_type, &params)
         .await?;
     Ok(deleted(version))
@@ -395,7 +398,7 @@ pub(crate) async fn bundle(
             "only a transaction or batch Bundle can be posted to the base URL",
         )));
     }
-    let outcome = state.app.process_bundle(bundle).await?;
+    let outcome = context.app(&state).process_bundle(bundle).await?;
     let minimal = context.prefer_return == ReturnPreference::Minimal;
     Ok(fhir_json(
         StatusCode::OK,

@@ -362,7 +362,6 @@ async fn an_emergency_window_opens_the_emergency_data_set_only_and_awaits_review
             .expect("reviews")
             .is_empty()
     );
-    let _ = StatusCode::OK;
 }
 
 #[tokio::test]
@@ -444,4 +443,40 @@ async fn a_referral_letter_reaches_its_destination_once_the_patient_consents_to_
     let other = as_member(&app, &bystander);
     assert!(other.read("Composition", &composition.id).await.is_err());
     assert_eq!(count(&other, &["Composition"], Some(&person), &[]).await, 0);
+}
+
+/// The HTTP API answers for the reader an authentication layer puts in the request (here a
+/// layer standing in for it): the same decisions as the use cases, seen over HTTP.
+#[tokio::test]
+async fn the_http_api_answers_for_the_reader_the_authentication_layer_names() {
+    let app = TestApp::new();
+    let (person, observation) = submitted(&app).await;
+    let mut as_other = TestApp::from_state(app.state.clone());
+    as_other.router = as_other
+        .router
+        .layer(axum::Extension(Viewer::Member(other_doctor())));
+    let read = format!("/fhir/Observation/{observation}");
+    let search = format!("/fhir/Observation?patient={person}&_total=accurate");
+    assert_eq!(as_other.get(&read).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(as_other.get(&search).await.json()["total"], 0);
+    assert_eq!(
+        as_other
+            .get(&format!("/fhir/Patient/{person}/$summary"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let now = app::now();
+    app.state
+        .app
+        .grant_consent(
+            &person,
+            "org-other",
+            now,
+            app::Timestamp(now.0 + 86_400_000_000),
+        )
+        .await
+        .expect("consent");
+    assert_eq!(as_other.get(&read).await.status, StatusCode::OK);
+    assert_eq!(as_other.get(&search).await.json()["total"], 4);
 }
