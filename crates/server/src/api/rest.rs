@@ -75,7 +75,7 @@ async fn search(
         params,
         strict: context.strict,
     };
-    let outcome = context.app(&state).search(&input).await?;
+    let outcome = context.app(state).search(&input).await?;
     Ok(fhir_json(
         StatusCode::OK,
         render::searchset(&context.base, &link_base, &outcome),
@@ -198,7 +198,7 @@ async fn history(
         scope,
         params: context.params.clone(),
     };
-    let outcome = context.app(&state).history(&request).await?;
+    let outcome = context.app(state).history(&request).await?;
     let count = outcome
         .canonical
         .iter()
