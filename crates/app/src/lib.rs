@@ -98,6 +98,14 @@ impl App {
     /// # Errors
     /// `Unavailable` when a consent cannot be looked up.
     pub(crate) async fn permits(&self, resource: &StoredResource) -> Result<bool, AppError> {
+        if let Viewer::Patient(own) = &self.viewer {
+            // A patient reads their own compartment, whatever id they put in the URL.
+            let body: serde_json::Value = serde_json::from_str(&resource.json)
+                .map_err(|error| AppError::Internal(Box::new(error)))?;
+            let theirs = consent::patient_of(&resource.resource_type, &resource.id, &body)
+                .is_some_and(|patient| &patient == own);
+            return Ok(theirs && self.visible(resource));
+        }
         let Viewer::Member(member) = &self.viewer else {
             return Ok(self.visible(resource));
         };

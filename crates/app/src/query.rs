@@ -49,6 +49,14 @@ impl App {
         let parsed = self.parse_search(input)?;
         let mut query = parsed.query.clone();
         self.viewer.restrict(&mut query);
+        if let crate::Viewer::Patient(own) = &self.viewer {
+            // A patient searches their own compartment only: another patient's id in the URL or
+            // in a parameter finds nothing.
+            match &query.compartment {
+                Some(patient) if patient != own => query.filters.push(Vec::new()),
+                _ => query.compartment = Some(own.clone()),
+            }
+        }
         if let crate::Viewer::Member(member) = &self.viewer
             && !self.scope_for_member(member, &mut query).await?
         {

@@ -480,3 +480,70 @@ async fn the_http_api_answers_for_the_reader_the_authentication_layer_names() {
     assert_eq!(as_other.get(&read).await.status, StatusCode::OK);
     assert_eq!(as_other.get(&search).await.json()["total"], 4);
 }
+
+#[tokio::test]
+async fn a_patient_reaches_only_their_own_compartment_whatever_id_they_ask_for() {
+    let app = TestApp::new();
+    let (me, _) = submitted(&app).await;
+    // Another person, submitted by the same facility.
+    let mut other = labs();
+    other["identifier"]["value"] = Value::String("1318814790^2024^someone-else".into());
+    other["entry"][0]["resource"]["identifier"] = serde_json::json!([
+        {"system": "urn:oid:1.2.392.100495.20.3.51.11318814790", "value": "999"},
+        {"system": "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID", "value": "00012345:あいう:555:01"}
+    ]);
+    assert!(app.post("/fhir/Bundle", &other).await.status.is_success());
+    let service = app.state.app.for_viewer(Viewer::Service);
+    let theirs = service
+        .search(&SearchInput {
+            types: vec!["Observation".into()],
+            params: vec![(
+                "_tag".into(),
+                "https://tsunagu.jp/fhir/CodeSystem/submission|1318814790^2024^someone-else".into(),
+            )],
+            ..SearchInput::default()
+        })
+        .await
+        .expect("search")
+        .page
+        .matches;
+    let their_observation = theirs[0].id.clone();
+    let their_id =
+        serde_json::from_str::<Value>(&theirs[0].json).expect("JSON")["subject"]["reference"]
+            .as_str()
+            .expect("subject")
+            .trim_start_matches("Patient/")
+            .to_owned();
+    assert_ne!(their_id, me);
+
+    let patient = app.state.app.for_viewer(Viewer::Patient(me.clone()));
+    assert!(patient.read("Patient", &me).await.is_ok());
+    assert_eq!(
+        count(&patient, &["Observation"], None, &[]).await,
+        4,
+        "their own results"
+    );
+    assert!(
+        patient
+            .read("Observation", &their_observation)
+            .await
+            .is_err()
+    );
+    assert!(patient.read("Patient", &their_id).await.is_err());
+    assert_eq!(
+        count(&patient, &["Observation"], None, &[("patient", &their_id)]).await,
+        0
+    );
+    assert_eq!(count(&patient, &[], Some(&their_id), &[]).await, 0);
+    assert!(
+        patient
+            .summary(
+                app::SummaryKind::Patient,
+                &their_id,
+                "http://x/fhir",
+                app::now()
+            )
+            .await
+            .is_err()
+    );
+}
