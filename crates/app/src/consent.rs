@@ -297,6 +297,11 @@ impl App {
                 },
             });
         }
+        // `_has` looks at other resources than the ones it returns: narrowed, it would still tell
+        // which of the member's patients have data elsewhere. Without consent it finds nothing.
+        if query.filters.iter().flatten().any(reaches_other_resources) {
+            return Ok(false);
+        }
         // Directory data is not a patient's: a search of directory types only is left as it is
         // (a search mixing them with patients' data is narrowed as a whole).
         if query.types.iter().all(|t| DIRECTORY.contains(&t.as_str())) {
@@ -305,6 +310,16 @@ impl App {
         // With no institution number, `own` is empty: an empty OR group matches nothing.
         query.filters.push(own);
         Ok(true)
+    }
+}
+
+/// Whether a condition looks at resources that point at the candidate (`_has`).
+fn reaches_other_resources(condition: &Condition) -> bool {
+    match condition {
+        Condition::Has { .. } => true,
+        Condition::Not(inner) => reaches_other_resources(inner),
+        Condition::Chain { inner, .. } => reaches_other_resources(inner),
+        _ => false,
     }
 }
 

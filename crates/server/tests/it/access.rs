@@ -547,3 +547,37 @@ async fn a_patient_reaches_only_their_own_compartment_whatever_id_they_ask_for()
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn reverse_chaining_cannot_probe_another_facilitys_data_without_consent() {
+    let app = TestApp::new();
+    let (person, _) = submitted(&app).await;
+    // The other facility treats the patient too (it holds a patient id for them)...
+    let mut linked = labs();
+    linked["identifier"]["value"] = Value::String(format!("{OTHER}^2024^own"));
+    linked["entry"][0]["resource"]["identifier"][0] = serde_json::json!({"system": format!("urn:oid:1.2.392.100495.20.3.51.1{OTHER}"), "value": "7"});
+    linked["entry"].as_array_mut().expect("entries").truncate(2);
+    assert!(app.post("/fhir/Bundle", &linked).await.status.is_success());
+    let other = as_member(&app, &other_doctor());
+    assert!(
+        other.read("Patient", &person).await.is_ok(),
+        "its own patient"
+    );
+    // ...but cannot learn what the first facility recorded about them.
+    let probe = [(
+        "_has:Observation:patient:code",
+        "http://jpfhir.jp/fhir/clins/CodeSystem/JLAC10/JP_CLINS_ObsLabResult_CoreLabo_CS|3A015000001827101",
+    )];
+    assert_eq!(count(&other, &["Patient"], None, &probe).await, 0);
+    assert_eq!(
+        count(
+            &app.state.app.for_viewer(Viewer::Service),
+            &["Patient"],
+            None,
+            &probe
+        )
+        .await,
+        1,
+        "the probe itself works"
+    );
+}
