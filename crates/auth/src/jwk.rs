@@ -366,7 +366,10 @@ impl From<JwksUrl> for String {
 /// rest. `None` for other schemes, user info, empty or odd hosts, and non-numeric ports.
 fn origin_of(url: &str) -> Option<(String, &str)> {
     let scheme_len = "https://".len();
-    if url.len() < scheme_len || !url[..scheme_len].eq_ignore_ascii_case("https://") {
+    if !url
+        .get(..scheme_len)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    {
         return None;
     }
     let after = &url[scheme_len..];

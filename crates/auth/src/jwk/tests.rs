@@ -101,6 +101,9 @@ fn the_allow_list_admits_https_urls_of_its_origins_only() {
         "https://keys.example.jp/jw ks.json",
         "https://keys.example.jp:99999/",
         "keys.example.jp/jwks.json",
+        "https:/é.example.jp/",
+        "ｈttps://keys.example.jp/",
+        "https://ｋeys.example.jp/",
     ] {
         assert!(!allowed(refused), "{refused}");
     }
