@@ -60,7 +60,6 @@ impl PublicJwk {
         &self.kid
     }
 
-    #[allow(dead_code, reason = "read by the token service")]
     pub(crate) fn material(&self) -> &KeyMaterial {
         &self.material
     }
@@ -198,7 +197,6 @@ impl JwkSet {
     }
 
     /// Reads a fetched JWK Set: keys of other types and uses are skipped.
-    #[allow(dead_code, reason = "read by the token service")]
     pub(crate) fn parse_fetched(json: &str) -> Result<Self, ModelError> {
         let value: Value =
             serde_json::from_str(json).map_err(|_| invalid("jwks", "a JSON JWK Set"))?;

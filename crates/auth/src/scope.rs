@@ -180,7 +180,6 @@ impl Scopes {
 
     /// Reads the `scope` claim of one of our access tokens back: only `system/Type.perms`
     /// scopes, each type once. `None` for anything else.
-    #[allow(dead_code, reason = "read by the token service")]
     pub(crate) fn parse_granted(scope: &str) -> Option<Scopes> {
         let mut grants: Vec<(String, Permissions)> = Vec::new();
         for token in scope.split(' ') {
