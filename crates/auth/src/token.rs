@@ -8,8 +8,8 @@
 //!    `client_assertion`, one `scope`, no parameter twice;
 //! 2. the assertion's header: a compact JWS, `alg` RS384 or ES384 (`none`, `HS*` and everything
 //!    else refused, each with its own reason), a `kid`;
-//! 3. the client named by `iss`: registered, not revoked; the `client_id` parameter, if sent,
-//!    agrees;
+//! 3. the client named by `iss`: registered; the `client_id` parameter, if sent, agrees; not
+//!    revoked;
 //! 4. the key: `kid` names a key of the client's JWK Set (inline, or fetched from its allow-listed
 //!    URL), of the type `alg` needs; the signature verifies;
 //! 5. the claims: `sub` = `iss`, `aud` = the token endpoint URL, `exp` not passed, `nbf`/`iat`
@@ -298,15 +298,15 @@ impl TokenService {
         // The client.
         let issuer = string_claim(&compact.claims, "iss")?;
         let client_id = ClientId::new(issuer).map_err(|_| AuthError::UnknownClient)?;
-        if client_id_parameter.is_some_and(|parameter| parameter != issuer) {
-            return Err(AuthError::ClientIdMismatch);
-        }
         let client = self
             .registry
             .client(&client_id)
             .await
             .map_err(AuthError::unavailable)?
             .ok_or(AuthError::UnknownClient)?;
+        if client_id_parameter.is_some_and(|parameter| parameter != issuer) {
+            return Err(AuthError::ClientIdMismatch);
+        }
         if client.is_revoked() {
             return Err(AuthError::ClientRevoked);
         }
