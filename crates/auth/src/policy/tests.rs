@@ -17,33 +17,33 @@ fn the_table_as_granted_to_each_kind_and_role_asking_for_everything() {
         }
     }
     expect![[r#"
-        hospital doctor: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        hospital dentist: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        hospital nurse: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        hospital pharmacist: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        hospital clerk: system/Patient.rs system/Condition.cud system/Observation.cud system/AllergyIntolerance.cud system/MedicationRequest.cud system/Bundle.cud system/Consent.crs
-        hospital administrator: system/Patient.rs system/Condition.cud system/Observation.cud system/AllergyIntolerance.cud system/MedicationRequest.cud system/Bundle.cud system/Consent.crs
-        clinic doctor: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        clinic dentist: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        clinic nurse: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        clinic pharmacist: system/Patient.rs system/Condition.cruds system/Observation.cruds system/AllergyIntolerance.cruds system/MedicationRequest.cruds system/Bundle.cruds system/Consent.crs
-        clinic clerk: system/Patient.rs system/Condition.cud system/Observation.cud system/AllergyIntolerance.cud system/MedicationRequest.cud system/Bundle.cud system/Consent.crs
-        clinic administrator: system/Patient.rs system/Condition.cud system/Observation.cud system/AllergyIntolerance.cud system/MedicationRequest.cud system/Bundle.cud system/Consent.crs
-        pharmacy pharmacist: system/Patient.rs system/Observation.rs system/AllergyIntolerance.rs system/MedicationRequest.rs system/Consent.crs
-        pharmacy clerk: system/Patient.rs system/Consent.crs
-        pharmacy administrator: system/Patient.rs system/Consent.crs
-        public-health-centre public-health-officer: system/Patient.rs system/Condition.rs system/Observation.rs system/Bundle.rs
-        public-health-centre clerk: system/Patient.rs
-        public-health-centre administrator: system/Patient.rs
-        municipality municipal-officer: system/Bundle.rs
-        municipality clerk: 
-        municipality administrator: 
-        care-provider care-worker: system/Patient.rs system/AllergyIntolerance.rs system/MedicationRequest.rs
-        care-provider clerk: system/Patient.rs
-        care-provider administrator: system/Patient.rs
-        insurer insurer-staff: system/Bundle.rs
-        insurer clerk: 
-        insurer administrator: 
+        hospital doctor: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        hospital dentist: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        hospital nurse: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        hospital pharmacist: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        hospital clerk: system/Patient.cud system/Condition.cud system/AllergyIntolerance.cud system/Observation.cud system/MedicationRequest.cud system/Composition.cud system/Encounter.cud system/DocumentReference.cud system/Specimen.cud system/ServiceRequest.cud system/CarePlan.cud system/Coverage.cud system/Bundle.cud system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        hospital administrator: system/Patient.cud system/Condition.cud system/AllergyIntolerance.cud system/Observation.cud system/MedicationRequest.cud system/Composition.cud system/Encounter.cud system/DocumentReference.cud system/Specimen.cud system/ServiceRequest.cud system/CarePlan.cud system/Coverage.cud system/Bundle.cud system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic doctor: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic dentist: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic nurse: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic pharmacist: system/Patient.cruds system/Condition.cruds system/AllergyIntolerance.cruds system/Observation.cruds system/MedicationRequest.cruds system/Composition.cruds system/Encounter.cruds system/DocumentReference.cruds system/Specimen.cruds system/ServiceRequest.cruds system/CarePlan.cruds system/Coverage.cruds system/Bundle.cruds system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic clerk: system/Patient.cud system/Condition.cud system/AllergyIntolerance.cud system/Observation.cud system/MedicationRequest.cud system/Composition.cud system/Encounter.cud system/DocumentReference.cud system/Specimen.cud system/ServiceRequest.cud system/CarePlan.cud system/Coverage.cud system/Bundle.cud system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        clinic administrator: system/Patient.cud system/Condition.cud system/AllergyIntolerance.cud system/Observation.cud system/MedicationRequest.cud system/Composition.cud system/Encounter.cud system/DocumentReference.cud system/Specimen.cud system/ServiceRequest.cud system/CarePlan.cud system/Coverage.cud system/Bundle.cud system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        pharmacy pharmacist: system/Patient.rs system/AllergyIntolerance.rs system/Observation.rs system/MedicationRequest.rs system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        pharmacy clerk: system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        pharmacy administrator: system/Consent.crs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        public-health-centre public-health-officer: system/Patient.rs system/Condition.rs system/Observation.rs system/Bundle.rs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        public-health-centre clerk: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        public-health-centre administrator: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        municipality municipal-officer: system/Bundle.rs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        municipality clerk: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        municipality administrator: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        care-provider care-worker: system/Patient.rs system/AllergyIntolerance.rs system/MedicationRequest.rs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        care-provider clerk: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        care-provider administrator: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        insurer insurer-staff: system/Bundle.rs system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        insurer clerk: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
+        insurer administrator: system/Organization.rs system/Practitioner.rs system/PractitionerRole.rs system/Location.rs
     "#]]
     .assert_eq(&table);
 }
@@ -64,9 +64,18 @@ fn product_rules_hold() {
     // Pharmacies never see diagnoses; municipalities and insurers only documents.
     assert!(ceiling(OrganisationKind::Pharmacy, Role::Pharmacist, "Condition").is_empty());
     for kind in [OrganisationKind::Municipality, OrganisationKind::Insurer] {
-        let row = policy(kind);
-        assert_eq!(row.scopes.len(), 1);
-        assert_eq!(row.scopes[0].0, "Bundle");
+        let types: Vec<&str> = policy(kind)
+            .grants()
+            .map(|(resource_type, _)| resource_type)
+            .filter(|resource_type| !DIRECTORY.iter().any(|(known, _)| known == resource_type))
+            .collect();
+        assert_eq!(types, ["Bundle"]);
+    }
+    // The directory holds no patient's data and is read-only for everyone.
+    for row in &POLICY {
+        for (resource_type, permissions) in DIRECTORY {
+            assert_eq!(ceiling(row.kind, Role::Clerk, resource_type), *permissions);
+        }
     }
     // Only hospital doctors may hold the emergency privilege.
     for row in &POLICY {

@@ -502,15 +502,17 @@ async fn scopes_beyond_the_organisation_kind_are_dropped_and_nothing_grantable_i
     assert_eq!(error.reason(), "scope_not_granted");
     assert_eq!(error.oauth_error(), "invalid_scope");
 
-    // A wildcard asks for everything and gets the pharmacy's row, reads only.
+    // A wildcard asks for everything and gets the pharmacy's row (reads, and consents taken at
+    // its reception).
     let principal = world
         .principal(&Assertion::new(PHARMACY_CLIENT).rs384(), "system/*.cruds")
         .await
         .unwrap();
     assert_eq!(
         principal.scopes.to_string(),
-        "system/Patient.rs system/Observation.rs system/AllergyIntolerance.rs \
-         system/MedicationRequest.rs system/Consent.crs"
+        "system/Patient.rs system/AllergyIntolerance.rs system/Observation.rs \
+         system/MedicationRequest.rs system/Consent.crs system/Organization.rs \
+         system/Practitioner.rs system/PractitionerRole.rs system/Location.rs"
     );
 
     // A hospital doctor asking for writes on Condition gets them; SMART v1 and granular scopes
@@ -547,9 +549,12 @@ async fn clerks_and_administrators_read_no_clinical_data() {
             .unwrap();
         assert_eq!(
             principal.scopes.to_string(),
-            "system/Patient.rs system/Condition.cud system/Observation.cud \
-             system/AllergyIntolerance.cud system/MedicationRequest.cud system/Bundle.cud \
-             system/Consent.crs"
+            "system/Patient.cud system/Condition.cud system/AllergyIntolerance.cud \
+             system/Observation.cud system/MedicationRequest.cud system/Composition.cud \
+             system/Encounter.cud system/DocumentReference.cud system/Specimen.cud \
+             system/ServiceRequest.cud system/CarePlan.cud system/Coverage.cud system/Bundle.cud \
+             system/Consent.crs system/Organization.rs system/Practitioner.rs \
+             system/PractitionerRole.rs system/Location.rs"
         );
     }
 }
