@@ -4,6 +4,7 @@
 
 mod demo;
 mod import;
+mod registry;
 mod synth;
 
 use std::path::PathBuf;
@@ -44,6 +45,14 @@ struct Cli {
         value_name = "FILE"
     )]
     retention_policy: Option<PathBuf>,
+    /// The registry of organisations and client systems (a JSON file; docs/auth.md).
+    #[arg(
+        long,
+        global = true,
+        env = "TSUNAGU_REGISTRY",
+        default_value = "data/registry.json"
+    )]
+    registry: PathBuf,
     /// A streaming read replica of the PostgreSQL database (`postgres://...`) that serves searches
     /// and history; reads by id and every write stay on `--database`.
     #[arg(long, global = true, env = "TSUNAGU_READ_REPLICA", value_name = "URL")]
@@ -152,6 +161,16 @@ enum Command {
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// Organisations in the registry.
+    Org {
+        #[command(subcommand)]
+        action: registry::OrgCommand,
+    },
+    /// Facility systems (SMART Backend Services clients) in the registry.
+    Client {
+        #[command(subcommand)]
+        action: registry::ClientCommand,
+    },
     /// Emergency accesses awaiting the privacy officer's review.
     Review {
         #[command(subcommand)]
@@ -211,6 +230,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Command::Synth(args) = &cli.command {
         return synth::run(args);
+    }
+    match cli.command {
+        Command::Org { action } => return registry::org(&cli.registry, action).await,
+        Command::Client { action } => return registry::client(&cli.registry, action).await,
+        _ => {}
     }
     let retention = retention_policy(cli.retention_policy.as_deref())?;
     let store = open_store(&cli.database, cli.pool, cli.read_replica.as_deref()).await?;
@@ -281,7 +305,10 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("retention: {} resources deleted", report.total());
         }
-        Command::Shard { .. } | Command::Synth(_) => {
+        Command::Shard { .. }
+        | Command::Synth(_)
+        | Command::Org { .. }
+        | Command::Client { .. } => {
             unreachable!("handled before the store is opened")
         }
     }

@@ -168,3 +168,83 @@ fn a_database_url_of_an_unknown_kind_is_refused_clearly() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("sqlite://"));
 }
+
+#[test]
+fn organisations_and_clients_are_registered_listed_and_revoked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = dir.path().join("registry.json");
+    let jwks = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fixtures/client-jwks.json"
+    );
+    let run = |args: &[&str]| {
+        let output = tsunagu()
+            .arg("--registry")
+            .arg(&registry)
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run tsunagu");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, _, error) = run(&[
+        "org",
+        "add",
+        "--id",
+        "org-a",
+        "--kind",
+        "hospital",
+        "--name",
+        "テスト病院",
+        "--prefecture",
+        "13",
+        "--institution-number",
+        "1318814790",
+    ]);
+    assert!(ok, "{error}");
+    // A hospital needs a valid institution number of its prefecture; an unknown kind is refused.
+    let (ok, _, error) = run(&[
+        "org",
+        "add",
+        "--id",
+        "org-b",
+        "--kind",
+        "hospital",
+        "--name",
+        "x",
+        "--prefecture",
+        "13",
+        "--institution-number",
+        "1318814",
+    ]);
+    assert!(!ok && error.contains("institution number"), "{error}");
+    let (ok, _, _) = run(&[
+        "org",
+        "add",
+        "--id",
+        "org-c",
+        "--kind",
+        "spaceship",
+        "--name",
+        "x",
+        "--prefecture",
+        "13",
+    ]);
+    assert!(!ok);
+    let (ok, _, error) = run(&[
+        "client", "add", "--id", "sys-a", "--org", "org-a", "--jwks", jwks,
+    ]);
+    assert!(ok, "{error}");
+    let (_, listed, _) = run(&["client", "list"]);
+    assert_eq!(listed.trim(), "sys-a\torg-a\tactive");
+    let (ok, _, _) = run(&["client", "revoke", "sys-a"]);
+    assert!(ok);
+    let (_, listed, _) = run(&["client", "list"]);
+    assert_eq!(listed.trim(), "sys-a\torg-a\trevoked");
+    let (_, organisations, _) = run(&["org", "list"]);
+    assert_eq!(organisations.trim(), "org-a\thospital\tテスト病院");
+}

@@ -1,0 +1,169 @@
+//! `tsunagu org …` and `tsunagu client …`: the registry of organisations and the facility systems
+//! (SMART Backend Services clients) allowed to ask for tokens for them, kept in a JSON file
+//! (`auth::JsonFileRegistry`; docs/auth.md). A running server re-reads the file when it changes, so
+//! a revocation takes effect on the next token request.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use auth::{
+    CARE_PROVIDER_NUMBER_SYSTEM, Client, ClientId, ClientKeys, INSTITUTION_NUMBER_SYSTEM,
+    INSURER_NUMBER_SYSTEM, JsonFileRegistry, JwkSet, MunicipalityCode, OrgIdentifier, Organisation,
+    OrganisationId, OrganisationKind, Prefecture, Registry as _,
+};
+use clap::Subcommand;
+
+/// `tsunagu org …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum OrgCommand {
+    /// Register an organisation.
+    Add {
+        /// The registry id (consents name `Organization/<id>`).
+        #[arg(long)]
+        id: String,
+        /// hospital, clinic, pharmacy, public-health-centre, municipality, care-provider, insurer.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// Prefecture code (JIS X 0401), two digits.
+        #[arg(long)]
+        prefecture: String,
+        /// The 10-digit medical institution number (hospitals, clinics, pharmacies).
+        #[arg(long)]
+        institution_number: Option<String>,
+        /// The insurer number (insurers).
+        #[arg(long)]
+        insurer_number: Option<String>,
+        /// The care provider number (care providers).
+        #[arg(long)]
+        care_provider_number: Option<String>,
+        /// Municipality codes (JIS X 0402, six digits) the organisation covers; repeatable.
+        #[arg(long = "municipality")]
+        municipalities: Vec<String>,
+    },
+    /// List the registered organisations.
+    List,
+}
+
+/// `tsunagu client …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Register a facility system with its public keys (a JWK Set file).
+    Add {
+        /// The client id (`iss`/`sub` of its assertions).
+        #[arg(long)]
+        id: String,
+        /// The organisation it acts for.
+        #[arg(long)]
+        org: String,
+        /// A JWK Set (JSON) holding its public keys.
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+    /// Revoke a client: its next token request, and its tokens already issued, are refused.
+    Revoke { id: String },
+    /// List the registered clients.
+    List,
+}
+
+/// Runs an `org` command on the registry file.
+pub(crate) async fn org(path: &Path, command: OrgCommand) -> anyhow::Result<()> {
+    let registry = JsonFileRegistry::open(path).context("cannot open the registry")?;
+    match command {
+        OrgCommand::Add {
+            id,
+            kind,
+            name,
+            prefecture,
+            institution_number,
+            insurer_number,
+            care_provider_number,
+            municipalities,
+        } => {
+            let Some(kind) = OrganisationKind::from_code(&kind) else {
+                bail!(
+                    "unknown organisation kind (hospital, clinic, pharmacy, public-health-centre, municipality, care-provider, insurer)"
+                );
+            };
+            let mut identifiers = Vec::new();
+            for (system, value) in [
+                (INSTITUTION_NUMBER_SYSTEM, institution_number),
+                (INSURER_NUMBER_SYSTEM, insurer_number),
+                (CARE_PROVIDER_NUMBER_SYSTEM, care_provider_number),
+            ] {
+                if let Some(value) = value {
+                    identifiers.push(OrgIdentifier::new(system, &value)?);
+                }
+            }
+            let municipalities = municipalities
+                .iter()
+                .map(MunicipalityCode::new)
+                .collect::<Result<Vec<_>, _>>()?;
+            let organisation = Organisation::new(
+                OrganisationId::new(id)?,
+                kind,
+                name,
+                identifiers,
+                Prefecture::new(&prefecture)?,
+                municipalities,
+            )?;
+            let id = organisation.id().as_str().to_owned();
+            registry.add_organisation(organisation).await?;
+            println!("organisation {id} registered");
+        }
+        OrgCommand::List => {
+            for organisation in registry.organisations().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    organisation.id().as_str(),
+                    organisation.kind().code(),
+                    organisation.name()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `client` command on the registry file.
+pub(crate) async fn client(path: &Path, command: ClientCommand) -> anyhow::Result<()> {
+    let registry = JsonFileRegistry::open(path).context("cannot open the registry")?;
+    match command {
+        ClientCommand::Add { id, org, jwks } => {
+            let text = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("cannot read {}", jwks.display()))?;
+            let keys = JwkSet::parse(&text)?;
+            let client = Client::new(
+                ClientId::new(id)?,
+                OrganisationId::new(org)?,
+                ClientKeys::Jwks(keys),
+            );
+            let id = client.client_id().as_str().to_owned();
+            registry.add_client(client).await?;
+            println!("client {id} registered");
+        }
+        ClientCommand::Revoke { id } => {
+            registry
+                .revoke_client(&ClientId::new(id.clone())?, SystemTime::now())
+                .await?;
+            println!("client {id} revoked");
+        }
+        ClientCommand::List => {
+            for client in registry.clients().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    client.client_id().as_str(),
+                    client.organisation().as_str(),
+                    if client.revoked_at().is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
