@@ -16,8 +16,8 @@
 //!    tree and verified against the two signed roots, exactly as an outside party holding the
 //!    older head would check the newer one; by transitivity every good head is consistent with
 //!    the last, and the last must cover every entry;
-//! 5. finally heads beyond the last entry (a truncated tail), entries beyond the last head
-//!    (an unsigned tail), surplus `node` rows and orphaned index rows are reported.
+//! 5. finally heads beyond the last entry (a truncated tail), entries beyond the last good head
+//!    (an unsigned or unproven tail), surplus `node` rows and orphaned index rows are reported.
 //!
 //! A changed entry whose stored leaf hash was changed to match cannot be told from its
 //! neighbours by hashes alone: it is reported as the first entry not covered by a good head,
@@ -88,8 +88,10 @@ pub enum Problem {
     HeadTimestampDecreasing { tree_size: u64 },
     /// The consistency proof between two good heads did not verify.
     InconsistentHeads { old_size: u64, tree_size: u64 },
-    /// Entries after the last stored head: appended outside the writer.
-    UnsignedEntries { from: u64, count: u64 },
+    /// Entries from `from` on are covered by no good tree head (appended outside the writer, or
+    /// left unproven because the heads that covered them are bad), and no other problem names an
+    /// earlier entry.
+    UnprovenEntries { from: u64, count: u64 },
 }
 
 /// The outcome of [`verify`].
@@ -161,7 +163,7 @@ impl Problem {
             | Problem::PatientIndexMismatch { seq } => Some(seq),
             Problem::HeadRootMismatch { unproven_from, .. } => Some(unproven_from),
             Problem::HeadBeyondLog { entries, .. } => Some(entries),
-            Problem::UnsignedEntries { from, .. } => Some(from),
+            Problem::UnprovenEntries { from, .. } => Some(from),
             Problem::UnexpectedEntry { .. }
             | Problem::OrphanedIndexRows { .. }
             | Problem::NodeMismatch { .. }
@@ -258,9 +260,9 @@ impl fmt::Display for Problem {
                 f,
                 "tree heads of sizes {old_size} and {tree_size} are not consistent"
             ),
-            Problem::UnsignedEntries { from, count } => write!(
+            Problem::UnprovenEntries { from, count } => write!(
                 f,
-                "{count} entries from {from} on are covered by no tree head (appended outside the log)"
+                "{count} entries from {from} on are covered by no valid tree head"
             ),
         }
     }
@@ -314,8 +316,6 @@ struct Verifier<'c> {
     window: Window,
     /// The timestamp of the last stored head whose signature verified.
     last_stored_timestamp: Option<crate::time::UtcTime>,
-    /// The largest size of any stored head row.
-    largest_stored_size: u64,
 }
 
 impl<'c> Verifier<'c> {
@@ -338,7 +338,6 @@ impl<'c> Verifier<'c> {
             last_good: None,
             window: Window::new(Frontier::new()),
             last_stored_timestamp: None,
-            largest_stored_size: 0,
         }
     }
 
@@ -404,10 +403,18 @@ impl<'c> Verifier<'c> {
                 entries,
             );
         }
-        if self.largest_stored_size < entries {
-            self.problem(Problem::UnsignedEntries {
-                from: self.largest_stored_size,
-                count: entries - self.largest_stored_size,
+        // The writer always commits a head covering every entry, so entries past the last good
+        // head are unproven; say so unless an earlier entry was already named.
+        let proven = self.last_good.map_or(0, |(size, _)| size);
+        if proven < entries
+            && self
+                .report
+                .first_bad_entry
+                .is_none_or(|first| first > proven)
+        {
+            self.problem(Problem::UnprovenEntries {
+                from: proven,
+                count: entries - proven,
             });
         }
         self.check_table_counts(entries)?;
@@ -425,7 +432,6 @@ impl<'c> Verifier<'c> {
         };
         self.report.tree_heads += 1;
         let size: i64 = row.get_ref(0)?.as_i64().unwrap_or(-1);
-        self.largest_stored_size = self.largest_stored_size.max(size.max(0) as u64);
         Ok(Some((size, head_from_row(row)?)))
     }
 

@@ -291,9 +291,11 @@ fn inserting_an_entry_in_the_middle_is_detected() {
         }
     );
     assert_eq!(report.first_bad_entry, Some(5));
-    assert!(report.problems.contains(&Problem::UnsignedEntries {
-        from: COUNT,
-        count: 1
+    // The log is one entry longer than its last head, which does not match either.
+    assert!(report.problems.contains(&Problem::HeadRootMismatch {
+        kind: HeadKind::Stored,
+        tree_size: COUNT,
+        unproven_from: 5,
     }));
 }
 
@@ -310,7 +312,7 @@ fn appending_an_entry_behind_the_logs_back_is_detected() {
     });
     assert_eq!(
         report.problems,
-        [Problem::UnsignedEntries {
+        [Problem::UnprovenEntries {
             from: COUNT,
             count: 1
         }]
@@ -371,6 +373,13 @@ fn editing_a_tree_head_is_detected_by_its_signature() {
         );
         assert_eq!(report.first_bad_head, Some(size as u64), "{statement}");
     }
+    // Moving the last head out of reach leaves the last entry unproven.
+    let (_fixture, report) = tampered(|connection| {
+        connection
+            .execute_batch("UPDATE tree_head SET size = 70 WHERE size = 12")
+            .unwrap();
+    });
+    assert_eq!(report.first_bad_entry, Some(COUNT - 1));
 }
 
 #[test]
@@ -407,9 +416,18 @@ fn heads_re_signed_with_another_key_are_refused() {
                 .unwrap();
         }
     });
-    assert_eq!(report.problems_total, COUNT);
+    // Every head is refused, so no entry is proven.
+    assert_eq!(report.problems_total, COUNT + 1);
+    assert_eq!(
+        report.problems[COUNT as usize],
+        Problem::UnprovenEntries {
+            from: 0,
+            count: COUNT
+        }
+    );
     assert_eq!(report.latest_head, None);
     assert_eq!(report.first_bad_head, Some(1));
+    assert_eq!(report.first_bad_entry, Some(0));
 }
 
 #[test]
