@@ -20,7 +20,10 @@ impl UtcTime {
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        UtcTime(i64::try_from(since_epoch.as_micros()).unwrap_or(MAX_MICROS))
+        UtcTime(
+            i64::try_from(since_epoch.as_micros())
+                .map_or(MAX_MICROS, |micros| micros.min(MAX_MICROS)),
+        )
     }
 
     /// From microseconds since the epoch; `None` outside years 0000–9999.
