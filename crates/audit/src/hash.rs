@@ -56,6 +56,21 @@ impl<'de> Deserialize<'de> for Hash {
     }
 }
 
+/// SHA-256 of the concatenation of `parts`.
+pub(crate) fn sha256(parts: &[&[u8]]) -> Hash {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in parts {
+        context.update(part);
+    }
+    Hash(
+        context
+            .finish()
+            .as_ref()
+            .try_into()
+            .expect("SHA-256 is 32 bytes"),
+    )
+}
+
 /// Lower-case hex of any bytes.
 pub(crate) fn hex_encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

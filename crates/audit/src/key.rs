@@ -3,18 +3,19 @@
 //! Files are PEM: the private key as PKCS#8 (`-----BEGIN PRIVATE KEY-----`, what
 //! `openssl genpkey -algorithm ed25519` writes), the public key as SubjectPublicKeyInfo
 //! (`-----BEGIN PUBLIC KEY-----`, what `openssl pkey -pubout` writes). A private key file is created
-//! with mode 0600 and refused when group or others may read it, as ssh does.
+//! with mode 0600 and refused when group or others may read it, as ssh does. The cryptography is
+//! aws-lc-rs, the stack the `auth` crate uses.
 
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use sha2::Digest;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
-use crate::hash::Hash;
+use crate::hash::{Hash, sha256};
 
 /// What went wrong with a key or key file. Messages name the file, never key material.
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +40,19 @@ pub enum KeyError {
 
 /// The private key of the audit log. `Debug` shows only the key id.
 pub struct AuditKey {
-    signing: SigningKey,
+    pair: Ed25519KeyPair,
 }
 
 /// The public half: what `tsunagu audit verify` and outside witnesses need.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
-    verifying: VerifyingKey,
+    bytes: [u8; 32],
 }
+
+/// DER of an Ed25519 SubjectPublicKeyInfo up to the 32 key bytes (RFC 8410).
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 impl AuditKey {
     /// A fresh key from the operating system's random source.
@@ -54,22 +60,20 @@ impl AuditKey {
     /// # Errors
     /// [`KeyError::Random`] if there is no randomness.
     pub fn generate() -> Result<AuditKey, KeyError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|_| KeyError::Random)?;
-        let key = AuditKey {
-            signing: SigningKey::from_bytes(&seed),
-        };
-        seed.fill(0);
-        Ok(key)
+        Ed25519KeyPair::generate()
+            .map(|pair| AuditKey { pair })
+            .map_err(|_| KeyError::Random)
     }
 
-    /// Parses a PKCS#8 PEM private key.
+    /// Parses a PKCS#8 (v1 or v2) PEM private key.
     ///
     /// # Errors
     /// [`KeyError::Malformed`] unless it is one.
     pub fn from_pkcs8_pem(pem: &str) -> Result<AuditKey, KeyError> {
-        SigningKey::from_pkcs8_pem(pem)
-            .map(|signing| AuditKey { signing })
+        let der = pem_decode(pem, "PRIVATE KEY").ok_or(KeyError::Malformed("private"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(&der);
+        zero(der);
+        pair.map(|pair| AuditKey { pair })
             .map_err(|_| KeyError::Malformed("private"))
     }
 
@@ -80,31 +84,35 @@ impl AuditKey {
     pub fn load(path: impl AsRef<Path>) -> Result<AuditKey, KeyError> {
         let path = path.as_ref();
         check_private_mode(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| io_error(path, source))?;
-        AuditKey::from_pkcs8_pem(&text)
+        let text = std::fs::read(path).map_err(|source| io_error(path, source))?;
+        let key = std::str::from_utf8(&text)
+            .map_err(|_| KeyError::Malformed("private"))
+            .and_then(AuditKey::from_pkcs8_pem);
+        zero(text);
+        key
     }
 
-    /// Generates a key and writes it to a new file with mode 0600. Never overwrites a file.
+    /// Generates a key and writes it to a new file with mode 0600 (PKCS#8 v1, as openssl
+    /// writes). Never overwrites a file.
     ///
     /// # Errors
     /// The file exists or cannot be written; no randomness.
     pub fn generate_to_file(path: impl AsRef<Path>) -> Result<AuditKey, KeyError> {
         let path = path.as_ref();
         let key = AuditKey::generate()?;
-        let pem = key
-            .signing
-            .to_pkcs8_pem(LineEnding::LF)
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key.pair)
             .map_err(|_| KeyError::Malformed("private"))?;
+        let pem = pem_encode(der.as_ref(), "PRIVATE KEY");
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(path)
-            .map_err(|source| io_error(path, source))?;
-        file.write_all(pem.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|source| io_error(path, source))?;
+        let written = options.open(path).and_then(|mut file| {
+            file.write_all(pem.as_bytes())?;
+            file.sync_all()
+        });
+        zero(pem.into_bytes());
+        written.map_err(|source| io_error(path, source))?;
         Ok(key)
     }
 
@@ -125,14 +133,15 @@ impl AuditKey {
 
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            verifying: self.signing.verifying_key(),
-        }
+        let bytes = <[u8; 32]>::try_from(self.pair.public_key().as_ref())
+            .expect("an Ed25519 public key is 32 bytes");
+        PublicKey { bytes }
     }
 
     /// An Ed25519 signature over `message`.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
-        self.signing.sign(message).to_bytes()
+        <[u8; 64]>::try_from(self.pair.sign(message).as_ref())
+            .expect("an Ed25519 signature is 64 bytes")
     }
 }
 
@@ -148,11 +157,13 @@ impl PublicKey {
     /// Parses a SubjectPublicKeyInfo PEM public key.
     ///
     /// # Errors
-    /// [`KeyError::Malformed`] unless it is one.
+    /// [`KeyError::Malformed`] unless it is an Ed25519 one.
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
-        VerifyingKey::from_public_key_pem(pem)
-            .map(|verifying| PublicKey { verifying })
-            .map_err(|_| KeyError::Malformed("public"))
+        let der = pem_decode(pem, "PUBLIC KEY").ok_or(KeyError::Malformed("public"))?;
+        der.strip_prefix(&SPKI_PREFIX)
+            .and_then(|key| <[u8; 32]>::try_from(key).ok())
+            .map(|bytes| PublicKey { bytes })
+            .ok_or(KeyError::Malformed("public"))
     }
 
     /// Loads a public key file.
@@ -167,30 +178,29 @@ impl PublicKey {
 
     /// The SubjectPublicKeyInfo PEM text.
     pub fn to_pem(&self) -> String {
-        self.verifying
-            .to_public_key_pem(LineEnding::LF)
-            .expect("an Ed25519 public key always encodes")
+        pem_encode(&self.spki_der(), "PUBLIC KEY")
     }
 
     /// The raw 32-byte key.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.verifying.to_bytes()
+        self.bytes
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo, like an RFC 6962 log id: names the key in
     /// the log's metadata and in reports.
     pub fn key_id(&self) -> Hash {
-        let der = self
-            .verifying
-            .to_public_key_der()
-            .expect("an Ed25519 public key always encodes");
-        Hash(sha2::Sha256::digest(der.as_bytes()).into())
+        sha256(&[&self.spki_der()])
     }
 
-    /// Whether `signature` is this key's strict Ed25519 signature over `message`.
+    /// Whether `signature` is this key's Ed25519 signature over `message`.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let signature = ed25519_dalek::Signature::from_bytes(signature);
-        self.verifying.verify_strict(message, &signature).is_ok()
+        UnparsedPublicKey::new(&ED25519, &self.bytes)
+            .verify(message, signature)
+            .is_ok()
+    }
+
+    fn spki_der(&self) -> Vec<u8> {
+        [&SPKI_PREFIX[..], &self.bytes].concat()
     }
 }
 
@@ -198,6 +208,33 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.key_id())
     }
+}
+
+/// The DER inside the first `-----BEGIN {label}-----` block.
+fn pem_decode(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body = pem.split_once(&begin)?.1.split_once(&end)?.0;
+    let base64: String = body.split_whitespace().collect();
+    STANDARD.decode(base64).ok()
+}
+
+/// PEM with 64-character lines and a final newline.
+fn pem_encode(der: &[u8], label: &str) -> String {
+    let base64 = STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in base64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// Overwrites a buffer that held key material before it is freed.
+fn zero(mut bytes: Vec<u8>) {
+    bytes.fill(0);
+    std::hint::black_box(&bytes);
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> KeyError {

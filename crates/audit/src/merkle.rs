@@ -9,9 +9,7 @@
 //! ones, so proof generation asks a [`Subtrees`] source only for perfect subtrees: a slice of leaf
 //! hashes in memory, the node table of the live log, or the verifier's sliding window.
 
-use sha2::{Digest, Sha256};
-
-use crate::hash::Hash;
+use crate::hash::{Hash, sha256};
 
 /// Why a proof did not verify. Carries no data from the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,24 +30,17 @@ pub enum ProofError {
 
 /// `SHA-256(0x00 || entry)`: the hash of one log entry.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update([0x00]);
-    hasher.update(entry);
-    Hash(hasher.finalize().into())
+    sha256(&[&[0x00], entry])
 }
 
 /// `SHA-256(0x01 || left || right)`: an interior node.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update([0x01]);
-    hasher.update(left.0);
-    hasher.update(right.0);
-    Hash(hasher.finalize().into())
+    sha256(&[&[0x01], &left.0, &right.0])
 }
 
 /// The root of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
-    Hash(Sha256::digest([]).into())
+    sha256(&[])
 }
 
 /// `MTH(D[0:n])` over leaf hashes (not entries: hash them with [`leaf_hash`] first).

@@ -4,10 +4,15 @@
 
 use super::*;
 
+/// SHA-256, straight from the primitive.
+fn sha256_of(bytes: &[u8]) -> Hash {
+    Hash::from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref()).unwrap()
+}
+
 /// RFC 6962 `MTH(D[n])`, literally, over entries.
 fn reference_root(entries: &[Vec<u8>]) -> Hash {
     match entries.len() {
-        0 => Hash(Sha256::digest([]).into()),
+        0 => sha256_of(&[]),
         1 => reference_leaf(&entries[0]),
         n => {
             let k = reference_split(n);
@@ -22,14 +27,14 @@ fn reference_root(entries: &[Vec<u8>]) -> Hash {
 fn reference_leaf(entry: &[u8]) -> Hash {
     let mut bytes = vec![0x00];
     bytes.extend_from_slice(entry);
-    Hash(Sha256::digest(&bytes).into())
+    sha256_of(&bytes)
 }
 
 fn reference_node(left: &Hash, right: &Hash) -> Hash {
     let mut bytes = vec![0x01];
     bytes.extend_from_slice(&left.0);
     bytes.extend_from_slice(&right.0);
-    Hash(Sha256::digest(&bytes).into())
+    sha256_of(&bytes)
 }
 
 /// The largest power of two smaller than `n`, by counting up.
