@@ -161,6 +161,11 @@ enum Command {
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// The tamper-evident audit log (docs/audit.md).
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Organisations in the registry.
     Org {
         #[command(subcommand)]
@@ -188,6 +193,25 @@ enum Command {
     },
     /// Write a deterministic Japanese synthetic population as JP-CLINS Bundles (needs no database).
     Synth(synth::SynthArgs),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the log: recompute every hash from the stored entries, check every signed tree head
+    /// and their consistency, and report the first bad entry. Exit status 0 when intact, 1 when
+    /// not, 2 when the log cannot be read.
+    Verify {
+        /// The audit log file.
+        #[arg(long, default_value = "data/audit.sqlite")]
+        log: PathBuf,
+        /// The log's public key (PEM).
+        #[arg(long, default_value = "data/audit-key.pub.pem")]
+        public_key: PathBuf,
+        /// Tree heads published earlier to outside witnesses (JSON files), to detect a truncated
+        /// tail the file alone cannot show.
+        #[arg(long = "witness")]
+        witnesses: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +254,17 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Command::Synth(args) = &cli.command {
         return synth::run(args);
+    }
+    if let Command::Audit {
+        action:
+            AuditCommand::Verify {
+                log,
+                public_key,
+                witnesses,
+            },
+    } = &cli.command
+    {
+        std::process::exit(audit_verify(log, public_key, witnesses));
     }
     match cli.command {
         Command::Org { action } => return registry::org(&cli.registry, action).await,
@@ -308,7 +343,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Shard { .. }
         | Command::Synth(_)
         | Command::Org { .. }
-        | Command::Client { .. } => {
+        | Command::Client { .. }
+        | Command::Audit { .. } => {
             unreachable!("handled before the store is opened")
         }
     }
@@ -329,6 +365,41 @@ async fn retention_job(app: app::App, policy: app::RetentionPolicy, interval: st
             }
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// `tsunagu audit verify`: prints the report (sequence numbers and sizes only) and returns the exit
+/// status: 0 intact, 1 not intact, 2 unreadable.
+fn audit_verify(log: &std::path::Path, public_key: &std::path::Path, witnesses: &[PathBuf]) -> i32 {
+    let key = match audit::PublicKey::load(public_key) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("cannot read the audit public key: {error}");
+            return 2;
+        }
+    };
+    let mut heads = Vec::new();
+    for path in witnesses {
+        let head = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<audit::SignedTreeHead>(&text).ok());
+        match head {
+            Some(head) => heads.push(head),
+            None => {
+                eprintln!("cannot read the witnessed tree head {}", path.display());
+                return 2;
+            }
+        }
+    }
+    match audit::verify_with_witnesses(log, &key, &heads) {
+        Ok(report) => {
+            println!("{report}");
+            if report.is_intact() { 0 } else { 1 }
+        }
+        Err(error) => {
+            eprintln!("cannot read the audit log: {error}");
+            2
+        }
     }
 }
 

@@ -248,3 +248,111 @@ fn organisations_and_clients_are_registered_listed_and_revoked() {
     let (_, organisations, _) = run(&["org", "list"]);
     assert_eq!(organisations.trim(), "org-a\thospital\tテスト病院");
 }
+
+/// `tsunagu audit verify` on a real log: intact, then edited behind the log's back (as someone
+/// with write access to the file would), reported at the first bad entry with exit status 1.
+#[test]
+fn audit_verify_reports_an_intact_log_and_the_first_tampered_entry() {
+    use audit::{
+        Action, Agent, AuditKey, AuditLog, AuditRecord, Decision, Interaction, OrganisationId,
+        Outcome, PurposeOfUse, UtcTime,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("audit.sqlite");
+    let key_path = dir.path().join("audit-key.pem");
+    let public_path = dir.path().join("audit-key.pub.pem");
+    let key = AuditKey::generate_to_file(&key_path).expect("key");
+    std::fs::write(&public_path, key.public_key().to_pem()).expect("public key");
+    let log = AuditLog::open(&log_path, key).expect("log");
+    for i in 0..20u64 {
+        let record = AuditRecord {
+            recorded: UtcTime::from_unix_micros(1_795_512_600_000_000 + i as i64).expect("time"),
+            request_id: format!("request-{i}"),
+            agent: Agent {
+                user_id: "user-1".to_owned(),
+                display_name: "テスト 医師".to_owned(),
+                role: "doctor".to_owned(),
+                organisation: Some(OrganisationId::institution_number("1318814790")),
+                client_id: Some("emr-1".to_owned()),
+            },
+            purpose_of_use: PurposeOfUse::Treatment,
+            patient: Some(format!("patient-{}", i % 3)),
+            action: Action {
+                interaction: Interaction::Read,
+                operation: None,
+                resource_type: Some("Observation".to_owned()),
+                resource_id: None,
+                query: Vec::new(),
+            },
+            outcome: Outcome {
+                decision: Decision::Permitted,
+                http_status: 200,
+            },
+            emergency: false,
+        };
+        log.append_blocking(&record).expect("append");
+    }
+    log.close();
+    let verify = || {
+        tsunagu()
+            .args(["audit", "verify", "--log"])
+            .arg(&log_path)
+            .arg("--public-key")
+            .arg(&public_path)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run tsunagu")
+    };
+    let intact = verify();
+    let text = String::from_utf8_lossy(&intact.stdout).into_owned();
+    assert_eq!(intact.status.code(), Some(0), "{text}");
+    assert!(text.contains("intact: 20 entries"), "{text}");
+
+    // Someone with write access to the file drops the append-only guards and edits entry 7.
+    let connection = rusqlite::Connection::open(&log_path).expect("open");
+    let triggers: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("triggers");
+    for trigger in triggers {
+        connection
+            .execute_batch(&format!("DROP TRIGGER {trigger}"))
+            .expect("drop trigger");
+    }
+    let bytes: Vec<u8> = connection
+        .query_row("SELECT bytes FROM entry WHERE seq = 7", [], |row| {
+            row.get(0)
+        })
+        .expect("entry 7");
+    let forged = String::from_utf8(bytes)
+        .expect("utf-8")
+        .replace("Permitted", "Denied")
+        .replace("permit", "deny");
+    connection
+        .execute(
+            "UPDATE entry SET bytes = ?1 WHERE seq = 7",
+            [forged.into_bytes()],
+        )
+        .expect("edit");
+    drop(connection);
+    let tampered = verify();
+    let text = String::from_utf8_lossy(&tampered.stdout).into_owned();
+    assert_eq!(tampered.status.code(), Some(1), "{text}");
+    assert!(text.contains("first bad entry: 7"), "{text}");
+    assert!(
+        !text.contains("patient-"),
+        "the report names no patient: {text}"
+    );
+
+    // An unreadable key is status 2.
+    let missing = tsunagu()
+        .args(["audit", "verify", "--log"])
+        .arg(&log_path)
+        .args(["--public-key", "/nonexistent.pem"])
+        .output()
+        .expect("run tsunagu");
+    assert_eq!(missing.status.code(), Some(2));
+}
