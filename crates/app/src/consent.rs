@@ -198,45 +198,16 @@ impl App {
         {
             return Ok(*answer);
         }
-        let reference = |param: &str, target_type: &str, id: &str| Condition::Match {
-            param: param.to_owned(),
-            test: ValueTest::Reference {
-                target_type: Some(target_type.to_owned()),
-                id: Some(id.to_owned()),
-                url: None,
-            },
-        };
-        let at = store::DateBound {
-            low: now.0,
-            high: now.0,
-        };
         let query = SearchQuery {
             types: vec!["Consent".into()],
             filters: vec![
                 vec![reference("patient", "Patient", patient)],
                 vec![reference("actor", "Organization", organisation)],
-                vec![Condition::Match {
-                    param: "status".into(),
-                    test: ValueTest::Token {
-                        system: TokenSystem::Any,
-                        code: Some("active".into()),
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "period".into(),
-                    test: ValueTest::Date {
-                        prefix: Prefix::Le,
-                        range: at,
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "period".into(),
-                    test: ValueTest::Date {
-                        prefix: Prefix::Ge,
-                        range: at,
-                    },
-                }],
-            ],
+                vec![token_is("status", "active")],
+            ]
+            .into_iter()
+            .chain(period_covers(now))
+            .collect(),
             count: 1,
             ..SearchQuery::default()
         };
@@ -311,6 +282,43 @@ impl App {
         query.filters.push(own);
         Ok(true)
     }
+}
+
+/// `param` references `target_type/id`.
+pub(crate) fn reference(param: &str, target_type: &str, id: &str) -> Condition {
+    Condition::Match {
+        param: param.to_owned(),
+        test: ValueTest::Reference {
+            target_type: Some(target_type.to_owned()),
+            id: Some(id.to_owned()),
+            url: None,
+        },
+    }
+}
+
+/// `param` has the code `code` (any system).
+pub(crate) fn token_is(param: &str, code: &str) -> Condition {
+    Condition::Match {
+        param: param.to_owned(),
+        test: ValueTest::Token {
+            system: TokenSystem::Any,
+            code: Some(code.to_owned()),
+        },
+    }
+}
+
+/// The `period` parameter's range covers `now`: two AND groups (it starts by then, ends after).
+pub(crate) fn period_covers(now: Timestamp) -> [Vec<Condition>; 2] {
+    let at = store::DateBound {
+        low: now.0,
+        high: now.0,
+    };
+    [Prefix::Le, Prefix::Ge].map(|prefix| {
+        vec![Condition::Match {
+            param: "period".to_owned(),
+            test: ValueTest::Date { prefix, range: at },
+        }]
+    })
 }
 
 /// Whether a condition looks at resources that point at the candidate (`_has`).

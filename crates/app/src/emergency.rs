@@ -10,9 +10,9 @@
 //! list of open reviews) carries no patient data: the review's id, organisation, user and time.
 
 use serde_json::{Value, json};
-use store::{Condition, Prefix, SearchQuery, StoredResource, Timestamp, TokenSystem, ValueTest};
+use store::{Condition, SearchQuery, StoredResource, Timestamp, TokenSystem, ValueTest};
 
-use crate::consent::{Member, OrganisationKind};
+use crate::consent::{Member, OrganisationKind, period_covers, reference, token_is};
 use crate::{App, AppError, Viewer};
 
 /// How long an emergency window stays open.
@@ -21,6 +21,17 @@ pub const EMERGENCY_WINDOW_MINUTES: i64 = 30;
 pub const REVIEW_SYSTEM: &str = "https://tsunagu.jp/fhir/CodeSystem/task-code";
 /// The Task code of an emergency access awaiting review.
 pub const REVIEW_CODE: &str = "emergency-access-review";
+
+/// `code` is the review Task code.
+fn review_code() -> Condition {
+    Condition::Match {
+        param: "code".into(),
+        test: ValueTest::Token {
+            system: TokenSystem::Is(REVIEW_SYSTEM.into()),
+            code: Some(REVIEW_CODE.into()),
+        },
+    }
+}
 
 /// An open review, as listed for the privacy officer: no patient data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,51 +100,16 @@ impl App {
         patient: &str,
         now: Timestamp,
     ) -> Result<bool, AppError> {
-        let at = store::DateBound {
-            low: now.0,
-            high: now.0,
-        };
         let query = SearchQuery {
             types: vec!["Task".into()],
             filters: vec![
-                vec![Condition::Match {
-                    param: "code".into(),
-                    test: ValueTest::Token {
-                        system: TokenSystem::Is(REVIEW_SYSTEM.into()),
-                        code: Some(REVIEW_CODE.into()),
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "patient".into(),
-                    test: ValueTest::Reference {
-                        target_type: Some("Patient".into()),
-                        id: Some(patient.to_owned()),
-                        url: None,
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "requester".into(),
-                    test: ValueTest::Reference {
-                        target_type: Some("Organization".into()),
-                        id: Some(member.organisation.clone()),
-                        url: None,
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "period".into(),
-                    test: ValueTest::Date {
-                        prefix: Prefix::Le,
-                        range: at,
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "period".into(),
-                    test: ValueTest::Date {
-                        prefix: Prefix::Ge,
-                        range: at,
-                    },
-                }],
-            ],
+                vec![review_code()],
+                vec![reference("patient", "Patient", patient)],
+                vec![reference("requester", "Organization", &member.organisation)],
+            ]
+            .into_iter()
+            .chain(period_covers(now))
+            .collect(),
             count: 10,
             ..SearchQuery::default()
         };
@@ -158,22 +134,7 @@ impl App {
     pub async fn open_reviews(&self) -> Result<Vec<Review>, AppError> {
         let query = SearchQuery {
             types: vec!["Task".into()],
-            filters: vec![
-                vec![Condition::Match {
-                    param: "code".into(),
-                    test: ValueTest::Token {
-                        system: TokenSystem::Is(REVIEW_SYSTEM.into()),
-                        code: Some(REVIEW_CODE.into()),
-                    },
-                }],
-                vec![Condition::Match {
-                    param: "status".into(),
-                    test: ValueTest::Token {
-                        system: TokenSystem::Any,
-                        code: Some("requested".into()),
-                    },
-                }],
-            ],
+            filters: vec![vec![review_code()], vec![token_is("status", "requested")]],
             count: 1000,
             ..SearchQuery::default()
         };
