@@ -113,6 +113,19 @@ impl App {
                 ));
             }
         };
+        if matches!(
+            self.viewer,
+            crate::Viewer::Member(_) | crate::Viewer::Patient(_)
+        ) && raw_entries
+            .iter()
+            .any(|entry| entry.pointer("/request/method").and_then(Value::as_str) != Some("GET"))
+        {
+            return Err(AppError::Denied(
+                "authenticated users send only reads in batches and transactions; data is \
+                 submitted as JP-CLINS Bundles (POST /fhir/Bundle)"
+                    .into(),
+            ));
+        }
         if raw_entries.len() > self.settings.max_bundle_entries {
             return Err(AppError::invalid(
                 IssueCode::TooCostly,

@@ -21,31 +21,9 @@ use store::{Condition, Prefix, SearchQuery, StoredResource, Timestamp, TokenSyst
 
 use crate::{App, AppError};
 
-/// The kinds of organisation (product.md, principals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrganisationKind {
-    Hospital,
-    Clinic,
-    Pharmacy,
-    PublicHealthCentre,
-    Municipality,
-    CareProvider,
-    Insurer,
-}
-
-/// The acting user's role, as asserted by the facility.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Doctor,
-    Nurse,
-    Pharmacist,
-    CareWorker,
-    PublicHealthOfficer,
-    MunicipalOfficer,
-    InsurerStaff,
-    Clerk,
-    Administrator,
-}
+/// The kinds of organisation and the roles of their users are the ones the registry and the
+/// tokens carry (`auth`): one definition.
+pub use auth::{OrganisationKind, Role};
 
 /// An authenticated member of an organisation, acting as a user with a role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +38,21 @@ pub struct Member {
     pub user: String,
     /// Whether the user holds the emergency privilege (granted by the hospital's administrator).
     pub emergency_privilege: bool,
+    /// The resource types the member's access token allows reading (its SMART scopes); `None`
+    /// for no limit beyond [`allowed_types`]. The token can only narrow the table, never widen it.
+    pub token_types: Option<Vec<String>>,
+}
+
+impl Member {
+    /// The resource types this member may see: [`allowed_types`] of its kind and role, cut to
+    /// what its token allows.
+    pub fn visible_types(&self) -> Vec<&'static str> {
+        let mut types = allowed_types(self.kind, self.role);
+        if let Some(granted) = &self.token_types {
+            types.retain(|t| granted.iter().any(|g| g == t));
+        }
+        types
+    }
 }
 
 /// Directory data every member may read (no patient's data).
@@ -90,7 +83,7 @@ const CLINICAL: [&str; 12] = [
 ///
 /// | organisation | role | types |
 /// |---|---|---|
-/// | hospital, clinic | doctor, nurse | the clinical data set |
+/// | hospital, clinic | doctor, dentist, nurse | the clinical data set |
 /// | hospital, clinic | pharmacist | Patient, AllergyIntolerance, MedicationRequest, Observation |
 /// | pharmacy | pharmacist | Patient, AllergyIntolerance, MedicationRequest, Observation |
 /// | care provider | care worker | Patient, AllergyIntolerance, MedicationRequest |
@@ -100,7 +93,7 @@ pub fn allowed_types(kind: OrganisationKind, role: Role) -> Vec<&'static str> {
     use OrganisationKind as K;
     use Role as R;
     let mut types: Vec<&'static str> = match (kind, role) {
-        (K::Hospital | K::Clinic, R::Doctor | R::Nurse) => CLINICAL.to_vec(),
+        (K::Hospital | K::Clinic, R::Doctor | R::Dentist | R::Nurse) => CLINICAL.to_vec(),
         (K::Hospital | K::Clinic | K::Pharmacy, R::Pharmacist) => {
             vec![
                 "Patient",
@@ -148,6 +141,7 @@ impl App {
         self.for_viewer(crate::Viewer::Service)
             .read("Patient", patient)
             .await?;
+        self.record_access(patient, true);
         let consent = json!({
             "resourceType": "Consent",
             "status": "active",
@@ -176,6 +170,9 @@ impl App {
         let stored = service.read("Consent", consent).await?;
         let mut body: Value = serde_json::from_str(&stored.json)
             .map_err(|error| AppError::Internal(Box::new(error)))?;
+        if let Some(patient) = patient_of("Consent", consent, &body) {
+            self.record_access(&patient, true);
+        }
         body["status"] = json!("inactive");
         let preconditions = crate::Preconditions {
             if_match: Some(stored.version),
@@ -235,7 +232,7 @@ impl App {
         member: &Member,
         query: &mut SearchQuery,
     ) -> Result<bool, AppError> {
-        let allowed = allowed_types(member.kind, member.role);
+        let allowed = member.visible_types();
         if query.types.is_empty() {
             query.types = allowed.iter().map(|t| (*t).to_owned()).collect();
         } else {
@@ -244,12 +241,16 @@ impl App {
                 return Ok(false);
             }
         }
-        if let Some(patient) = single_patient(query)
-            && self
+        if let Some(patient) = single_patient(query) {
+            if self
                 .consented(&patient, &member.organisation, crate::now())
                 .await?
-        {
-            return Ok(true);
+            {
+                return Ok(true);
+            }
+            // Asked about one patient without their consent: an attempt their history shows,
+            // whatever the narrowed search then finds of the member's own submissions.
+            self.record_access(&patient, false);
         }
         let mut own = Vec::new();
         if let Some(institution) = &member.institution {
@@ -333,7 +334,7 @@ fn reaches_other_resources(condition: &Condition) -> bool {
 
 /// The one patient a search is about: its compartment, or a single `patient`/`subject` reference
 /// to a Patient.
-fn single_patient(query: &SearchQuery) -> Option<String> {
+pub(crate) fn single_patient(query: &SearchQuery) -> Option<String> {
     if let Some(patient) = &query.compartment {
         return Some(patient.clone());
     }
@@ -389,4 +390,54 @@ pub(crate) fn patient_of(resource_type: &str, id: &str, body: &Value) -> Option<
     .filter_map(|pointer| body.pointer(pointer).and_then(Value::as_str))
     .find_map(|reference| reference.strip_prefix("Patient/"))
     .map(str::to_owned)
+}
+
+impl App {
+    /// Refuses writes other than submissions and consents to authenticated users: a member's
+    /// facility shares data by submitting JP-CLINS Bundles (attributable, replaceable, withdrawable
+    /// as a whole), a patient writes consents only. Unauthenticated library use and the service
+    /// itself are not limited here.
+    ///
+    /// # Errors
+    /// `Denied` for a member or a patient.
+    pub(crate) fn guard_direct_write(&self) -> Result<(), AppError> {
+        match &self.viewer {
+            crate::Viewer::Member(_) => Err(AppError::Denied(
+                "members of organisations share data by submitting JP-CLINS Bundles \
+                 (POST /fhir/Bundle)"
+                    .into(),
+            )),
+            crate::Viewer::Patient(_) => Err(AppError::Denied(
+                "patients write consents only (POST /fhir/Consent, DELETE /fhir/Consent/[id])"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A member submits, replaces and withdraws only its own facility's submissions (the Bundle
+    /// identifier begins with the facility's institution number); a patient none.
+    ///
+    /// # Errors
+    /// `Denied` otherwise.
+    pub(crate) fn guard_submitter(&self, identifier: &str) -> Result<(), AppError> {
+        match &self.viewer {
+            crate::Viewer::Member(member) => {
+                let facility = identifier.split('^').next().unwrap_or_default();
+                if member.institution.as_deref() == Some(facility) {
+                    Ok(())
+                } else {
+                    Err(AppError::Denied(
+                        "a facility submits and withdraws only its own submissions (the Bundle \
+                         identifier begins with its institution number)"
+                            .into(),
+                    ))
+                }
+            }
+            crate::Viewer::Patient(_) => Err(AppError::Denied(
+                "patients do not submit clinical data".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }

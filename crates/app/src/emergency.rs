@@ -69,6 +69,8 @@ impl App {
         }
         let service = self.for_viewer(Viewer::Service);
         service.read("Patient", patient).await?;
+        self.record_access(patient, true);
+        self.ledger.emergency();
         let end = Timestamp(now.0 + EMERGENCY_WINDOW_MINUTES * 60_000_000);
         let task = json!({
             "resourceType": "Task",

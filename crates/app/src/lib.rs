@@ -6,6 +6,7 @@
 //! validated against the official R4 definitions, indexed by the official search parameters, and
 //! assigned to the Patient compartments it belongs to, before the store sees it.
 
+mod access;
 mod bulk;
 mod bundle;
 mod consent;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use ::search::Registry;
 use store::Store;
 
+pub use crate::access::Accesses;
 pub use crate::bundle::{BundleEntryResult, BundleKind, BundleOutcome, parse_etag};
 pub use crate::consent::{Member, OrganisationKind, Role, allowed_types};
 pub use crate::emergency::{EMERGENCY_WINDOW_MINUTES, Review};
@@ -54,6 +56,8 @@ pub struct App {
     viewer: Viewer,
     /// Consent decisions made while answering for this viewer (a façade per request).
     consents: Arc<consent::ConsentCache>,
+    /// The patients this façade touched, for the request's audit entries.
+    ledger: Arc<access::AccessLedger>,
 }
 
 impl std::fmt::Debug for App {
@@ -73,6 +77,7 @@ impl App {
             settings: Arc::new(settings),
             viewer: Viewer::default(),
             consents: Arc::default(),
+            ledger: Arc::default(),
         }
     }
 
@@ -83,6 +88,7 @@ impl App {
         App {
             viewer,
             consents: Arc::default(),
+            ledger: Arc::default(),
             ..self.clone()
         }
     }
@@ -102,14 +108,39 @@ impl App {
             // A patient reads their own compartment, whatever id they put in the URL.
             let body: serde_json::Value = serde_json::from_str(&resource.json)
                 .map_err(|error| AppError::Internal(Box::new(error)))?;
-            let theirs = consent::patient_of(&resource.resource_type, &resource.id, &body)
-                .is_some_and(|patient| &patient == own);
-            return Ok(theirs && self.visible(resource));
+            let patient = consent::patient_of(&resource.resource_type, &resource.id, &body);
+            let theirs = patient.as_ref() == Some(own);
+            let permitted = theirs && self.visible(resource);
+            if let Some(patient) = patient {
+                self.record_access(&patient, permitted);
+            }
+            return Ok(permitted);
         }
         let Viewer::Member(member) = &self.viewer else {
             return Ok(self.visible(resource));
         };
-        if !consent::allowed_types(member.kind, member.role)
+        let body: serde_json::Value = serde_json::from_str(&resource.json)
+            .map_err(|error| AppError::Internal(Box::new(error)))?;
+        let patient = consent::patient_of(&resource.resource_type, &resource.id, &body);
+        let permitted = self
+            .member_permits(member, resource, &body, patient.as_deref())
+            .await?;
+        if let Some(patient) = patient {
+            self.record_access(&patient, permitted);
+        }
+        Ok(permitted)
+    }
+
+    /// The member's half of [`App::permits`].
+    async fn member_permits(
+        &self,
+        member: &Member,
+        resource: &StoredResource,
+        body: &serde_json::Value,
+        patient: Option<&str>,
+    ) -> Result<bool, AppError> {
+        if !member
+            .visible_types()
             .contains(&resource.resource_type.as_str())
         {
             return Ok(false);
@@ -117,23 +148,20 @@ impl App {
         if !self.visible(resource) {
             return Ok(false);
         }
-        let body: serde_json::Value = serde_json::from_str(&resource.json)
-            .map_err(|error| AppError::Internal(Box::new(error)))?;
         let own = member.institution.as_deref().is_some_and(|institution| {
-            visibility::has_tag(&body, visibility::SUBMITTER_SYSTEM, institution)
+            visibility::has_tag(body, visibility::SUBMITTER_SYSTEM, institution)
         });
         if own {
             return Ok(true);
         }
-        let Some(patient) = consent::patient_of(&resource.resource_type, &resource.id, &body)
-        else {
+        let Some(patient) = patient else {
             // Not a patient's data (directory data).
             return Ok(true);
         };
-        if resource.resource_type == "Patient" && consent::linked(&body, member) {
+        if resource.resource_type == "Patient" && consent::linked(body, member) {
             return Ok(true);
         }
-        self.consented(&patient, &member.organisation, now()).await
+        self.consented(patient, &member.organisation, now()).await
     }
 
     /// Whether the viewer may see a stored resource under the flags (deleted markers carry no

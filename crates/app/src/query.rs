@@ -60,6 +60,9 @@ impl App {
         if let crate::Viewer::Member(member) = &self.viewer
             && !self.scope_for_member(member, &mut query).await?
         {
+            if let Some(patient) = crate::consent::single_patient(&query) {
+                self.record_access(&patient, false);
+            }
             // Nothing the member may see: an empty answer, as for data that does not exist.
             let page = SearchPage {
                 matches: Vec::new(),
@@ -79,6 +82,7 @@ impl App {
             }
         }
         page.included = included;
+        self.record_shown(&page.matches);
         Ok(SearchOutcome { page, parsed })
     }
 

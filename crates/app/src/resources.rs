@@ -39,6 +39,7 @@ impl App {
         if resource_type == "Bundle" && crate::is_submission(&body) {
             return self.submit(body).await.and_then(submission_result);
         }
+        self.guard_direct_write()?;
         let if_none_exist = match if_none_exist {
             Some(params) => {
                 let condition = self.match_condition(resource_type, params).await?;
@@ -117,6 +118,7 @@ impl App {
         body: Value,
         preconditions: &Preconditions,
     ) -> Result<WriteResult, AppError> {
+        self.guard_direct_write()?;
         match body.get("id") {
             Some(Value::String(body_id)) if body_id == id => {}
             Some(_) => {
@@ -168,6 +170,7 @@ impl App {
             }
             return self.submit(body).await.and_then(submission_result);
         }
+        self.guard_direct_write()?;
         let matched = self.match_condition(resource_type, params).await?.matched;
         let id = conditional_update_id(matched, &body);
         if let Some(body_id) = body.get("id").and_then(Value::as_str)
@@ -198,6 +201,7 @@ impl App {
         patch: &Value,
         preconditions: &Preconditions,
     ) -> Result<WriteResult, AppError> {
+        self.guard_direct_write()?;
         let current = self.read(resource_type, id).await?;
         if let Some(expected) = preconditions.if_match
             && expected != current.version
@@ -247,10 +251,15 @@ impl App {
             && let Ok(body) = serde_json::from_str::<Value>(&stored.json)
             && let Some(identifier) = crate::submission::submission_identifier(&body)
         {
+            if !self.permits(&stored).await? {
+                // Another facility's submission record: as if there were none.
+                return Err(AppError::NotFound);
+            }
             // Deleting a submission withdraws it, contents and all.
             let outcome = self.withdraw(&identifier).await?;
             return Ok(Some(outcome.bundle.version + 1));
         }
+        self.guard_direct_write()?;
         let op = WriteOp::Delete {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
@@ -280,6 +289,7 @@ impl App {
                 Err(error) => Err(error),
             };
         }
+        self.guard_direct_write()?;
         match self.match_condition(resource_type, params).await?.matched {
             None => Ok(None),
             Some(id) => {

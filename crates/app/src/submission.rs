@@ -88,6 +88,7 @@ impl App {
     pub async fn submit(&self, bundle: Value) -> Result<SubmissionOutcome, AppError> {
         let submission = jp::validate_submission(&bundle).map_err(AppError::Invalid)?;
         let identifier = submission.identifier.to_string();
+        self.guard_submitter(&identifier)?;
         if submission.withdrawal {
             return self.withdraw(&identifier).await;
         }
@@ -131,6 +132,7 @@ impl App {
             match self.store.write(ops).await {
                 Ok(mut outcomes) => match outcomes.swap_remove(0) {
                     WriteOutcome::Created(bundle) | WriteOutcome::Updated(bundle) => {
+                        self.record_access(&person, true);
                         return Ok(SubmissionOutcome {
                             bundle,
                             person,
@@ -165,6 +167,7 @@ impl App {
     /// `NotFound` when no such submission exists; `Conflict` when concurrent changes kept
     /// winning; `Unavailable`.
     pub async fn withdraw(&self, identifier: &str) -> Result<SubmissionOutcome, AppError> {
+        self.guard_submitter(identifier)?;
         for _ in 0..ATTEMPTS {
             let Some(existing) = self.find_submission(identifier).await? else {
                 return Err(AppError::NotFound);
@@ -184,6 +187,9 @@ impl App {
             }));
             match self.store.write(ops).await {
                 Ok(_) => {
+                    if !person.is_empty() {
+                        self.record_access(&person, true);
+                    }
                     return Ok(SubmissionOutcome {
                         bundle: existing,
                         person,

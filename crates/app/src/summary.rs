@@ -15,6 +15,7 @@
 //! Entries are the Composition, the Patient, then each resource once, `fullUrl` under `base`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use store::{StoredResource, Timestamp};
@@ -70,8 +71,12 @@ impl App {
                 .await?
             && self.emergency_window(member, patient_id, now).await?
         {
-            let window = self.for_viewer(self.viewer().clone());
+            let window = App {
+                consents: Arc::default(),
+                ..self.clone()
+            };
             window.consents.grant_for_request(patient_id);
+            window.ledger.emergency();
             return window.summary_for(kind, patient_id, base, now).await;
         }
         self.summary_for(kind, patient_id, base, now).await

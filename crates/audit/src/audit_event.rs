@@ -266,6 +266,7 @@ fn act_reason(purpose: PurposeOfUse) -> Value {
         PurposeOfUse::PublicHealth => ("PUBHLTH", "public health"),
         PurposeOfUse::CareManagement => ("CAREMGT", "care management"),
         PurposeOfUse::Coverage => ("COVERAGE", "coverage under policy or program"),
+        PurposeOfUse::PopulationHealth => ("POPHLTH", "population health"),
         PurposeOfUse::Operations => ("HOPERAT", "healthcare operations"),
         PurposeOfUse::SystemAdministration => ("HSYSADMIN", "health system administration"),
     };

@@ -95,6 +95,9 @@ pub enum PurposeOfUse {
     /// `COVERAGE`: coverage under a policy or program (insurers' checkup reports).
     #[serde(rename = "COVERAGE")]
     Coverage,
+    /// `POPHLTH`: population health (insurers' and municipalities' programmes).
+    #[serde(rename = "POPHLTH")]
+    PopulationHealth,
     /// `HOPERAT`: healthcare operations (submissions from the facility's own system).
     #[serde(rename = "HOPERAT")]
     Operations,

@@ -83,28 +83,12 @@ impl ServiceKey {
     /// # Errors
     /// [`KeyError::Invalid`] for anything else.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
-        let body = pem
-            .split_once(PEM_BEGIN)
-            .and_then(|(_, rest)| rest.split_once(PEM_END))
-            .map(|(body, _)| body)
-            .ok_or(KeyError::Invalid)?;
-        let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-        let der = STANDARD.decode(base64).map_err(|_| KeyError::Invalid)?;
-        Self::from_pkcs8_der(&der)
+        Self::from_pkcs8_der(&pkcs8_der(pem).ok_or(KeyError::Invalid)?)
     }
 
     /// The key as PKCS#8 PEM.
     pub fn to_pkcs8_pem(&self) -> String {
-        let encoded = STANDARD.encode(&self.pkcs8);
-        let mut pem = String::from(PEM_BEGIN);
-        pem.push('\n');
-        for line in encoded.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str(PEM_END);
-        pem.push('\n');
-        pem
+        pkcs8_pem(&self.pkcs8)
     }
 
     /// Loads the key at `path`.
@@ -157,6 +141,30 @@ impl ServiceKey {
             .ok()
             .map(|signature| signature.as_ref().to_vec())
     }
+}
+
+/// The DER inside a `-----BEGIN PRIVATE KEY-----` PEM.
+pub(crate) fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .split_once(PEM_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(PEM_END))
+        .map(|(body, _)| body)?;
+    let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD.decode(base64).ok()
+}
+
+/// PKCS#8 DER as a `-----BEGIN PRIVATE KEY-----` PEM.
+pub(crate) fn pkcs8_pem(der: &[u8]) -> String {
+    let encoded = STANDARD.encode(der);
+    let mut pem = String::from(PEM_BEGIN);
+    pem.push('\n');
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(PEM_END);
+    pem.push('\n');
+    pem
 }
 
 /// The base64url x and y of an uncompressed P-256 point.

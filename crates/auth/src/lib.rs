@@ -18,6 +18,7 @@
 //! `Debug` output contains a token, an assertion, a key or a claim value. `docs/auth.md` has the
 //! flow, the claims and the wiring.
 
+mod client_key;
 mod error;
 mod files;
 mod jti;
@@ -31,6 +32,7 @@ mod scope;
 mod smart;
 mod token;
 
+pub use client_key::{ActingUser, ClientKey, token_request};
 pub use error::AuthError;
 pub use jti::{JtiCache, JtiError, MemoryJtiCache};
 pub use jwk::{JwkSet, JwksUrl, JwksUrlAllowList, MAX_KEYS, PublicJwk};

@@ -9,6 +9,8 @@
 //! and its first facility's patient id; its submissions then link to it like any submission links
 //! to a known person.
 
+use std::path::Path;
+
 use anyhow::Context as _;
 use app::App;
 use serde_json::Value;
@@ -129,4 +131,123 @@ fn canonical_keys(patient: &mut Value) {
 fn today() -> synth::Date {
     let instant = app::now().to_fhir_instant();
     synth::Date::parse(&instant[..10]).unwrap_or_else(|| synth::Date::from_ymd(2026, 11, 24))
+}
+
+/// The key id of the demo clients' keys.
+pub(crate) const DEMO_KID: &str = "demo-1";
+
+/// The demo organisations: `(registry id, kind, name, institution number or None)`. The hospital
+/// and the clinic are facilities the demo population's submissions come from: the hospital is
+/// the first facility of `Patient/demo-patient-001` (it sees what it submitted without consent),
+/// the clinic one that never treated that patient (it needs the patient's consent).
+fn demo_organisations() -> Vec<(
+    &'static str,
+    auth::OrganisationKind,
+    &'static str,
+    Option<String>,
+)> {
+    use auth::OrganisationKind as K;
+    let generator = synth::Generator::with_options(SEED, synth::Options { as_of: today() });
+    let facility_of = |submission: &synth::Submission| {
+        submission
+            .bundle
+            .pointer("/identifier/value")
+            .and_then(Value::as_str)
+            .and_then(|value| value.split('^').next())
+            .map(str::to_owned)
+    };
+    let first = generator.person(0);
+    let hospital = first.submissions.first().and_then(facility_of);
+    let theirs: Vec<String> = first.submissions.iter().filter_map(facility_of).collect();
+    let clinic = (1..PEOPLE)
+        .flat_map(|number| generator.person(number).submissions)
+        .filter_map(|submission| facility_of(&submission))
+        .find(|facility| !theirs.contains(facility));
+    vec![
+        ("demo-hospital", K::Hospital, "デモ総合病院", hospital),
+        ("demo-clinic", K::Clinic, "デモ内科クリニック", clinic),
+        (
+            "demo-pharmacy",
+            K::Pharmacy,
+            "デモ薬局",
+            Some("1341234567".to_owned()),
+        ),
+        (
+            "demo-health-centre",
+            K::PublicHealthCentre,
+            "デモ保健所",
+            None,
+        ),
+    ]
+}
+
+/// Registers the demo organisations and one client system each (an ES384 key written under
+/// `demo/` beside the registry file), unless already there, and prints how to get a token.
+pub(crate) async fn register_access(registry_path: &Path, origin: &str) -> anyhow::Result<()> {
+    use auth::Registry as _;
+    let registry =
+        auth::JsonFileRegistry::open(registry_path).context("cannot open the registry")?;
+    let dir = registry_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut lines = Vec::new();
+    for (id, kind, name, institution) in demo_organisations() {
+        let organisation_id = auth::OrganisationId::new(id)?;
+        let client_id = auth::ClientId::new(format!("{id}-system"))?;
+        let key_path = dir.join(format!("{}.pem", client_id.as_str()));
+        if registry.organisation(&organisation_id).await?.is_none() {
+            let identifiers = match &institution {
+                Some(number) => vec![auth::OrgIdentifier::new(
+                    auth::INSTITUTION_NUMBER_SYSTEM,
+                    number,
+                )?],
+                None => Vec::new(),
+            };
+            let prefecture = institution.as_deref().map_or("13", |number| &number[..2]);
+            let municipalities = if kind == auth::OrganisationKind::PublicHealthCentre {
+                vec![auth::MunicipalityCode::new("131016")?]
+            } else {
+                Vec::new()
+            };
+            let organisation = auth::Organisation::new(
+                organisation_id.clone(),
+                kind,
+                name,
+                identifiers,
+                auth::Prefecture::new(prefecture)?,
+                municipalities,
+            )?;
+            registry.add_organisation(organisation).await?;
+        }
+        if registry.client(&client_id).await?.is_none() {
+            let key = auth::ClientKey::generate(DEMO_KID)?;
+            key.save(&key_path)?;
+            let jwks = auth::JwkSet::parse(&key.jwks().to_string())?;
+            let client = auth::Client::new(
+                client_id.clone(),
+                organisation_id,
+                auth::ClientKeys::Jwks(jwks),
+            );
+            registry.add_client(client).await?;
+        } else if !key_path.exists() {
+            anyhow::bail!(
+                "the demo client {} is registered but its key {} is gone: start from an empty data directory",
+                client_id.as_str(),
+                key_path.display()
+            );
+        }
+        lines.push(format!(
+            "  {id:<20} client {:<28} key {}",
+            client_id.as_str(),
+            key_path.display()
+        ));
+    }
+    println!("demo organisations and their client systems (SMART Backend Services, ES384 keys):");
+    for line in lines {
+        println!("{line}");
+    }
+    println!("token endpoint: {origin}/auth/token  (README: \"Trying it\")");
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! directly (`import`, `export`, `migrate`). Configuration is parsed and validated here, once, and
 //! passed down as typed settings.
 
+mod access;
 mod demo;
 mod import;
 mod registry;
@@ -137,6 +138,8 @@ enum Command {
         /// period; docs/jp-clins.md); 0 turns it off.
         #[arg(long, env = "TSUNAGU_RETENTION_INTERVAL_HOURS", default_value_t = 24)]
         retention_interval_hours: u64,
+        #[command(flatten)]
+        security: access::SecurityArgs,
     },
     /// Load Bundles (JSON) and NDJSON files or directories into the store.
     Import {
@@ -281,10 +284,18 @@ async fn main() -> anyhow::Result<()> {
             max_body_bytes,
             base_url,
             retention_interval_hours,
+            security,
         } => {
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let origin =
+                access::public_origin(&security, base_url.as_deref(), &listener.local_addr()?);
             if demo {
                 demo::load_if_empty(&app).await?;
+                demo::register_access(&cli.registry, &origin).await?;
             }
+            let security = access::security(&security, &cli.registry, &origin)?;
             if retention_interval_hours > 0 {
                 tokio::spawn(retention_job(
                     app.clone(),
@@ -296,10 +307,7 @@ async fn main() -> anyhow::Result<()> {
                 max_body_bytes,
                 base_url,
             };
-            let state = server::AppState::new(app, settings);
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
+            let state = server::AppState::new(app, settings).with_security(security);
             tracing::info!(address = %listener.local_addr()?, "tsunagu is serving FHIR R4 at /fhir");
             server::run(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");

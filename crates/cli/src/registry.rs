@@ -66,6 +66,37 @@ pub(crate) enum ClientCommand {
     Revoke { id: String },
     /// List the registered clients.
     List,
+    /// Sign a client assertion with a client's ES384 key (as `serve --demo` writes them) and
+    /// print it, for trying the token endpoint by hand (README). Valid for four minutes.
+    Assertion {
+        /// The client id.
+        #[arg(long)]
+        client: String,
+        /// The client's private key (PKCS#8 PEM, P-384).
+        #[arg(long)]
+        key: PathBuf,
+        /// The key's id in the registered JWK Set.
+        #[arg(long, default_value = "demo-1")]
+        kid: String,
+        /// The token endpoint, exactly as the server announces it.
+        #[arg(long, default_value = "http://127.0.0.1:8080/auth/token")]
+        audience: String,
+        /// The acting user's id at the facility.
+        #[arg(long, default_value = "demo-user-1")]
+        user: String,
+        /// The acting user's name.
+        #[arg(long, default_value = "デモ 利用者")]
+        name: String,
+        /// doctor, dentist, nurse, pharmacist, clerk, administrator, public-health-officer, ...
+        #[arg(long, default_value = "doctor")]
+        role: String,
+        /// TREAT, ETREAT, PUBHLTH, CAREMGT, COVERAGE, POPHLTH.
+        #[arg(long, default_value = "TREAT")]
+        purpose: String,
+        /// The user holds the emergency privilege (hospital doctors only).
+        #[arg(long)]
+        emergency_privilege: bool,
+    },
 }
 
 /// Runs an `org` command on the registry file.
@@ -163,6 +194,45 @@ pub(crate) async fn client(path: &Path, command: ClientCommand) -> anyhow::Resul
                     }
                 );
             }
+        }
+        ClientCommand::Assertion {
+            client,
+            key,
+            kid,
+            audience,
+            user,
+            name,
+            role,
+            purpose,
+            emergency_privilege,
+        } => {
+            let client_id = ClientId::new(client)?;
+            let Some(registered) = registry.client(&client_id).await? else {
+                bail!("no such client in the registry");
+            };
+            let role = auth::Role::from_code(&role).context("unknown role")?;
+            let purpose_of_use =
+                auth::PurposeOfUse::from_code(&purpose).context("unknown purpose of use")?;
+            let key = auth::ClientKey::load(&key, &kid)
+                .with_context(|| format!("cannot read the client key {}", key.display()))?;
+            let acting = auth::ActingUser {
+                organisation: registered.organisation().as_str().to_owned(),
+                id: user,
+                name,
+                role,
+                purpose_of_use,
+                emergency_privilege,
+            };
+            println!(
+                "{}",
+                key.assertion(
+                    client_id.as_str(),
+                    &audience,
+                    &acting,
+                    SystemTime::now(),
+                    std::time::Duration::from_secs(240),
+                )?
+            );
         }
     }
     Ok(())

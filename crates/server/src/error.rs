@@ -4,7 +4,7 @@
 //! | From | Status | issue.code |
 //! | --- | --- | --- |
 //! | `AppError::Invalid` | 400 | the issue's own (`invalid`, `structure`, `required`, `value`, ...) |
-//! | unauthenticated | 401 | `login` |
+//! | unauthenticated, bad or expired token | 401 + `WWW-Authenticate` | `login` |
 //! | `AppError::Denied` | 403 | `forbidden` |
 //! | `AppError::NotFound`, unknown route | 404 | `not-found` |
 //! | method not allowed | 405 | `not-supported` |
@@ -14,6 +14,8 @@
 //! | `AppError::PreconditionFailed` | 412 | `conflict` |
 //! | payload too large | 413 | `too-costly` |
 //! | unsupported media type | 415 | `not-supported` |
+//! | rate limit exceeded | 429 + `Retry-After` | `throttled` |
+//! | audit trail cannot record the request | 503 + `Retry-After` | `transient` (no data) |
 //! | `AppError::Unavailable` | 503 + `Retry-After` | `transient` |
 //! | `AppError::Internal` | 500 | `exception` |
 //!
@@ -35,10 +37,23 @@ use crate::middleware::current_request_id;
 pub enum ApiError {
     App(AppError),
     Unauthenticated,
+    /// A bearer token was refused: the client-safe reason code and the `WWW-Authenticate` value.
+    TokenRefused {
+        reason: &'static str,
+        www_authenticate: String,
+    },
+    /// The client's rate limit is exhausted for `retry_after` seconds.
+    TooManyRequests {
+        retry_after: u64,
+    },
+    /// The request could not be recorded in the audit trail: nothing is answered but this.
+    AuditUnavailable,
     RouteNotFound,
     MethodNotAllowed,
     NotAcceptable,
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: usize,
+    },
     UnsupportedMediaType,
     BadRequest(String),
 }
@@ -111,6 +126,33 @@ impl ApiError {
                 one(IssueCode::Login, "authentication is required"),
                 None,
             ),
+            ApiError::TokenRefused { reason, .. } => (
+                StatusCode::UNAUTHORIZED,
+                one(
+                    IssueCode::Login,
+                    &format!("the access token was refused ({reason})"),
+                ),
+                None,
+            ),
+            ApiError::TooManyRequests { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                one(
+                    IssueCode::Throttled,
+                    &format!("too many requests from this client; retry after {retry_after} s"),
+                ),
+                None,
+            ),
+            ApiError::AuditUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                one(
+                    IssueCode::Transient,
+                    &format!(
+                        "the service is temporarily unavailable; retry later (request id {})",
+                        current_request_id()
+                    ),
+                ),
+                Some("the audit trail could not record the request".to_owned()),
+            ),
             ApiError::RouteNotFound => (
                 StatusCode::NOT_FOUND,
                 one(
@@ -174,6 +216,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let extra_header = match &self {
+            ApiError::Unauthenticated => Some((header::WWW_AUTHENTICATE, "Bearer".to_owned())),
+            ApiError::TokenRefused {
+                www_authenticate, ..
+            } => Some((header::WWW_AUTHENTICATE, www_authenticate.clone())),
+            ApiError::TooManyRequests { retry_after } => {
+                Some((header::RETRY_AFTER, retry_after.to_string()))
+            }
+            _ => None,
+        };
         let (status, mut issues, cause) = self.classify();
         // Every error names its request, so a caller can quote it to the operators.
         issues.push(Issue {
@@ -188,6 +240,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some((name, value)) = extra_header
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(name, value);
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(ErrorCause(cause.into()));

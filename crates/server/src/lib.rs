@@ -9,6 +9,7 @@ pub mod api;
 mod error;
 mod metrics;
 mod middleware;
+pub mod security;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The CapabilityStatement, built once.
     pub capability: Arc<str>,
+    /// Authentication, audit and abuse controls. `None` only for library use without them (the
+    /// `tsunagu serve` binary always sets it): requests are then an unidentified facility.
+    pub security: Option<Arc<security::Security>>,
 }
 
 impl AppState {
@@ -62,14 +66,32 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             capability,
+            security: None,
         }
+    }
+
+    /// The same state with authentication, audit and abuse controls on; the CapabilityStatement
+    /// then announces the token endpoint (`rest[0].security`).
+    pub fn with_security(mut self, security: security::Security) -> Self {
+        let mut capability = api::capability::capability_statement(&self.app);
+        capability["rest"][0]["security"] = security.tokens().capability_security();
+        self.capability = capability.to_string().into();
+        self.security = Some(Arc::new(security));
+        self
     }
 }
 
 /// The whole service: `/fhir/...`, `/healthz`, `/readyz`, `/metrics`, and `/`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/fhir", api::routes())
+        .nest(
+            "/fhir",
+            api::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                security::guard,
+            )),
+        )
+        .route("/auth/token", axum::routing::post(security::token))
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

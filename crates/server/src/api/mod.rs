@@ -23,6 +23,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(rest::search_system).post(rest::bundle))
         .route("/metadata", get(rest::metadata))
+        .route(
+            "/.well-known/smart-configuration",
+            get(crate::security::smart_configuration),
+        )
         .route("/_history", get(rest::history_system))
         .route(
             "/{type}",
@@ -45,7 +49,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/{type}/{id}/_history", get(rest::history_instance))
         .route("/{type}/{id}/_history/{vid}", get(rest::vread))
-        .route("/{type}/{id}/{compartment}", get(rest::compartment))
+        .route(
+            "/{type}/{id}/{compartment}",
+            get(rest::compartment).post(rest::operation_post),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
@@ -83,12 +90,19 @@ pub(crate) struct FhirContext {
     /// Who the request reads for: the `app::Viewer` an authentication layer put in the request's
     /// extensions, else an unidentified facility.
     pub viewer: app::Viewer,
+    /// The façade the security guard made for this request (its ledger feeds the audit entries).
+    request_app: Option<app::App>,
+    /// The token's scopes, for checks inside Bundles.
+    pub scopes: Option<auth::Scopes>,
 }
 
 impl FhirContext {
     /// The use-case façade answering for this request's reader: every handler goes through it.
     pub(crate) fn app(&self, state: &AppState) -> app::App {
-        state.app.for_viewer(self.viewer.clone())
+        match &self.request_app {
+            Some(app) => app.clone(),
+            None => state.app.for_viewer(self.viewer.clone()),
+        }
     }
 }
 
@@ -125,17 +139,30 @@ impl FromRequestParts<AppState> for FhirContext {
             }
         };
         let (prefer_return, strict) = parse_prefer(&parts.headers);
-        let viewer = parts
+        let request_app = parts
             .extensions
-            .get::<app::Viewer>()
-            .cloned()
-            .unwrap_or_default();
+            .get::<crate::security::RequestApp>()
+            .map(|app| app.0.clone());
+        let viewer = match &request_app {
+            Some(app) => app.viewer().clone(),
+            None => parts
+                .extensions
+                .get::<app::Viewer>()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let scopes = match parts.extensions.get::<crate::security::Caller>() {
+            Some(crate::security::Caller::Member(principal)) => Some(principal.scopes.clone()),
+            _ => None,
+        };
         Ok(FhirContext {
             base,
             prefer_return,
             strict,
             params,
             viewer,
+            request_app,
+            scopes,
         })
     }
 }

@@ -68,6 +68,12 @@ async fn search(
     resource_type: String,
     params: Vec<(String, String)>,
 ) -> ApiResult {
+    if resource_type == "AuditEvent"
+        && let Some(security) = &state.security
+    {
+        // Access history comes from the tamper-evident log, not from the store.
+        return crate::security::access_history(security, context).await;
+    }
     let link_base = format!("{}/{resource_type}", context.base);
     let input = SearchInput {
         types: vec![resource_type],
@@ -80,6 +86,19 @@ async fn search(
         StatusCode::OK,
         render::searchset(&context.base, &link_base, &outcome),
     ))
+}
+
+/// `POST Patient/[id]/$emergency-access`.
+pub(crate) async fn operation_post(
+    State(state): State<AppState>,
+    Path((compartment_type, id, operation)): Path<(String, String, String)>,
+    context: FhirContext,
+    body: FhirBody,
+) -> ApiResult {
+    if compartment_type != "Patient" || operation != "$emergency-access" {
+        return Err(ApiError::RouteNotFound);
+    }
+    crate::security::emergency_access(&state, &context, &id, body).await
 }
 
 /// `GET Patient/[id]/*`, `GET Patient/[id]/[type]` and `GET Patient/[id]/$everything`.
@@ -398,12 +417,55 @@ pub(crate) async fn bundle(
             "only a transaction or batch Bundle can be posted to the base URL",
         )));
     }
+    if let Some(scopes) = &context.scopes {
+        check_entry_scopes(scopes, &bundle)?;
+    }
     let outcome = context.app(&state).process_bundle(bundle).await?;
     let minimal = context.prefer_return == ReturnPreference::Minimal;
     Ok(fhir_json(
         StatusCode::OK,
         render::bundle_response(&context.base, outcome, minimal),
     ))
+}
+
+/// Each entry of a Bundle against the token's scopes, by its own type and method (a read needs
+/// `r`, a search `s`, a write `c`/`u`/`d`).
+fn check_entry_scopes(scopes: &auth::Scopes, bundle: &Value) -> Result<(), ApiError> {
+    use auth::Permission;
+    let entries = bundle.get("entry").and_then(Value::as_array);
+    for entry in entries.into_iter().flatten() {
+        let method = entry
+            .pointer("/request/method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let url = entry
+            .pointer("/request/url")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let path = url.split_once('?').map_or(url, |(path, _)| path);
+        let mut segments = path.trim_start_matches('/').split('/');
+        let resource_type = segments.next().unwrap_or_default();
+        let has_id = segments.next().is_some_and(|id| !id.is_empty());
+        let permission = match method {
+            "GET" | "HEAD" if has_id => Permission::Read,
+            "GET" | "HEAD" => Permission::Search,
+            "POST" => Permission::Create,
+            "PUT" | "PATCH" => Permission::Update,
+            "DELETE" => Permission::Delete,
+            _ => continue,
+        };
+        if !scopes.allows(resource_type, permission) {
+            return Err(ApiError::App(app::AppError::Denied(format!(
+                "the access token does not allow an entry's interaction on {}",
+                if resource_type.is_empty() {
+                    "this URL"
+                } else {
+                    resource_type
+                }
+            ))));
+        }
+    }
+    Ok(())
 }
 
 /// The query parameters that select resources (not those that only format the response).

@@ -30,6 +30,7 @@ fn member(organisation: &str, institution: &str, kind: OrganisationKind, role: R
         role,
         user: "user-1".to_owned(),
         emergency_privilege: false,
+        token_types: None,
     }
 }
 
@@ -282,6 +283,7 @@ async fn an_emergency_window_opens_the_emergency_data_set_only_and_awaits_review
     };
     let physician = Member {
         emergency_privilege: true,
+        token_types: None,
         ..other_doctor()
     };
     assert!(emergency(now, &physician).await.is_err(), "no window yet");
