@@ -136,11 +136,16 @@ impl ClientKey {
                 "tsunagu": {"user_id": user.id, "emergency_privilege": user.emergency_privilege},
             },
         });
-        let input = format!(
-            "{}.{}",
-            jws::encode_part(&header),
-            jws::encode_part(&claims)
-        );
+        self.sign(&header, &claims)
+    }
+
+    /// Signs any header and claims with this key (ES384), whatever they say: for tools and tests
+    /// that build assertions by hand (including ones the server must refuse).
+    ///
+    /// # Errors
+    /// [`KeyError::Generate`] when signing fails.
+    pub fn sign(&self, header: &Value, claims: &Value) -> Result<String, KeyError> {
+        let input = format!("{}.{}", jws::encode_part(header), jws::encode_part(claims));
         let signature = self
             .key_pair
             .sign(&SystemRandom::new(), input.as_bytes())
