@@ -8,6 +8,7 @@ mod examples;
 mod interactions;
 mod jp_clins;
 mod search;
+mod security;
 mod unavailable;
 
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! Consent, emergency access, the audit trail, abuse limits.
