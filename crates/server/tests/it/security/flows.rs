@@ -1,1 +1,344 @@
-//! Consent, emergency access, the audit trail, abuse limits.
+//! Consent revoked then read at once; emergency access end to end; the audit trail (entries per
+//! patient, tampering detected, a failing audit store answers 503 without data); rate limits;
+//! unusual-access alerts.
+
+use std::time::Duration;
+
+use auth::Role;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use super::{World, generous, leaked};
+
+#[tokio::test]
+async fn a_revoked_consent_takes_effect_on_the_very_next_request() {
+    let world = World::new().await;
+    let token = world
+        .token(&World::user("other-hospital", Role::Doctor))
+        .await;
+    let uri = format!("/fhir/Observation/{}", world.consented.observation);
+    assert_eq!(world.get(&token, &uri).await.status, StatusCode::OK);
+    world
+        .app
+        .state
+        .app
+        .revoke_consent(&world.consents["other-hospital"])
+        .await
+        .unwrap();
+    let reply = world.get(&token, &uri).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    let reply = world
+        .get(
+            &token,
+            &format!(
+                "/fhir/Observation?patient={}&_total=accurate",
+                world.consented.patient
+            ),
+        )
+        .await;
+    assert_eq!(reply.json()["total"], 0);
+    assert!(leaked(&reply.text, &world.consented.markers).is_none());
+    // Another organisation's consent is untouched.
+    let pharmacy = world
+        .token(&World::user("pharmacy", Role::Pharmacist))
+        .await;
+    assert_eq!(world.get(&pharmacy, &uri).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn emergency_access_end_to_end() {
+    let world = World::new().await;
+    let patient = world.unconsented.patient.clone();
+    let mut doctor = World::user("other-hospital", Role::Doctor);
+    doctor.emergency_privilege = true;
+    doctor.purpose_of_use = auth::PurposeOfUse::EmergencyTreatment;
+    let token = world.token(&doctor).await;
+    let summary = format!("/fhir/Patient/{patient}/$emergency-summary");
+    assert_eq!(
+        world.get(&token, &summary).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let open = |token: String, reason: &'static str| {
+        let uri = format!("/fhir/Patient/{patient}/$emergency-access");
+        let body = json!({"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": reason}]});
+        let world = &world;
+        async move {
+            world
+                .call(&token, Method::POST, &uri, Some(body.to_string()))
+                .await
+        }
+    };
+    // Without a reason: refused. Without the privilege (a nurse): refused.
+    assert_eq!(
+        open(token.clone(), " ").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let nurse = world
+        .token(&World::user("other-hospital", Role::Nurse))
+        .await;
+    assert_eq!(
+        open(nurse, "意識障害で搬送").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A clinic cannot even be granted the privilege.
+    let mut clinic_doctor = World::user("clinic", Role::Doctor);
+    clinic_doctor.emergency_privilege = true;
+    let reply = world
+        .token_request(&auth::token_request(
+            &world.assertion(&clinic_doctor),
+            "system/Patient.rs",
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let reply = open(token.clone(), "意識障害で救急搬送、本人同意取得不能").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let parameters = reply.json();
+    let review = parameters["parameter"][0]["valueReference"]["reference"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Task/")
+        .to_owned();
+    assert!(parameters["parameter"][1]["valueInstant"].is_string());
+
+    // The window opens the emergency summary, and only it.
+    let reply = world.get(&token, &summary).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(leaked(&reply.text, &world.unconsented.markers).is_some());
+    assert_eq!(
+        world
+            .get(&token, &format!("/fhir/Patient/{patient}/$summary"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        world
+            .get(
+                &token,
+                &format!("/fhir/Observation/{}", world.unconsented.observation)
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Another user of the same hospital has no window.
+    let mut colleague = doctor.clone();
+    colleague.id = "colleague".into();
+    let colleague = world.token(&colleague).await;
+    assert_eq!(
+        world.get(&colleague, &summary).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The privacy officer's alert: the review, organisation and user, no patient data.
+    let alerts = world.alerts();
+    let alert = alerts
+        .iter()
+        .find(|alert| alert["kind"] == "emergency-access")
+        .expect("an emergency-access alert");
+    assert_eq!(alert["review"], review.as_str());
+    assert_eq!(alert["organisation"], "other-hospital");
+    let text = alert.to_string();
+    assert!(!text.contains(&patient));
+    assert!(leaked(&text, &world.unconsented.markers).is_none());
+
+    // The patient's access history shows the emergency access and the reading under it.
+    let security = world.app.state.security.as_ref().unwrap();
+    let history = security
+        .audit()
+        .patient_history(&patient, None, 100)
+        .unwrap();
+    let emergency: Vec<_> = history
+        .iter()
+        .filter(|entry| entry.record.emergency)
+        .collect();
+    assert!(emergency.len() >= 2, "{history:?}");
+    assert!(
+        emergency
+            .iter()
+            .any(|entry| entry.record.action.operation.as_deref() == Some("$emergency-access"))
+    );
+    assert!(
+        emergency
+            .iter()
+            .any(
+                |entry| entry.record.action.operation.as_deref() == Some("$emergency-summary")
+                    && entry.record.outcome.decision == audit::Decision::Permitted
+            )
+    );
+    // The denied attempts before the window are in it too.
+    assert!(
+        history
+            .iter()
+            .any(|entry| entry.record.outcome.decision == audit::Decision::Denied)
+    );
+
+    // Open for review until closed.
+    let reviews = world.app.state.app.open_reviews().await.unwrap();
+    assert!(reviews.iter().any(|r| r.id == review));
+    world.app.state.app.close_review(&review).await.unwrap();
+    let reviews = world.app.state.app.open_reviews().await.unwrap();
+    assert!(!reviews.iter().any(|r| r.id == review));
+}
+
+#[tokio::test]
+async fn every_answer_is_audited_per_patient_and_tampering_is_detected() {
+    let world = World::new().await;
+    let token = world.token(&World::user("author", Role::Doctor)).await;
+    let before = world.audit_entries().len();
+    // Own patient: permitted. Unconsented patient: denied, recorded against that patient.
+    let own = world
+        .get(&token, &format!("/fhir/Patient/{}", world.own.patient))
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let denied = world
+        .get(
+            &token,
+            &format!("/fhir/Observation/{}", world.unconsented.observation),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::NOT_FOUND);
+    let entries = world.audit_entries();
+    let new = &entries[before..];
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(
+        new[0].record.patient.as_deref(),
+        Some(world.own.patient.as_str())
+    );
+    assert_eq!(new[0].record.outcome.decision, audit::Decision::Permitted);
+    assert_eq!(new[0].record.agent.role, "doctor");
+    assert_eq!(new[0].record.purpose_of_use, audit::PurposeOfUse::Treatment);
+    assert_eq!(
+        new[1].record.patient.as_deref(),
+        Some(world.unconsented.patient.as_str())
+    );
+    assert_eq!(new[1].record.outcome.decision, audit::Decision::Denied);
+    assert_eq!(new[1].record.outcome.http_status, 404);
+    // A search over several patients' data: one entry per patient.
+    let before = world.audit_entries().len();
+    let reply = world.get(&token, "/fhir/Patient?_count=100").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let shown = reply.match_ids().len();
+    assert!(shown >= 1);
+    assert_eq!(world.audit_entries().len() - before, shown);
+
+    // The log verifies; an edit behind its back does not.
+    let dir = world.dir.path();
+    let public_key = audit::PublicKey::load(dir.join("audit-key.pub.pem")).unwrap();
+    let report = audit::verify(dir.join("audit.sqlite"), &public_key).unwrap();
+    assert!(report.is_intact(), "{report}");
+    let connection = rusqlite::Connection::open(dir.join("audit.sqlite")).unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER IF EXISTS entry_no_update;
+             UPDATE entry SET bytes = CAST(replace(CAST(bytes AS TEXT), '\"Denied\"', '\"Permitted\"') AS BLOB)
+             WHERE seq = 1;
+             UPDATE entry SET bytes = CAST(replace(CAST(bytes AS TEXT), 'denied', 'permitted') AS BLOB);",
+        )
+        .unwrap();
+    drop(connection);
+    let report = audit::verify(dir.join("audit.sqlite"), &public_key).unwrap();
+    assert!(!report.is_intact(), "an edited entry went unnoticed");
+    assert!(report.first_bad_entry.is_some(), "{report}");
+}
+
+#[tokio::test]
+async fn a_failing_audit_store_answers_503_without_data() {
+    let options = audit::Options {
+        busy_timeout: Duration::from_millis(100),
+        ..audit::Options::default()
+    };
+    let world = World::with(generous(), options).await;
+    let token = world.token(&World::user("author", Role::Doctor)).await;
+    let uri = format!("/fhir/Patient/{}", world.own.patient);
+    assert_eq!(world.get(&token, &uri).await.status, StatusCode::OK);
+    // Another process holds the audit database's write lock: commits fail.
+    let blocker = rusqlite::Connection::open(world.dir.path().join("audit.sqlite")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let reply = world.get(&token, &uri).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert!(reply.header("retry-after").is_some());
+    assert!(
+        leaked(&reply.text, &world.own.markers).is_none(),
+        "{}",
+        reply.text
+    );
+    assert!(!reply.text.contains("\"resourceType\":\"Patient\""));
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let reply = world.get(&token, &uri).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the service recovers: {}",
+        reply.text
+    );
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let abuse = server::security::AbuseSettings {
+        requests_per_second: 0.5,
+        burst: 3.0,
+        ..generous()
+    };
+    let world = World::with(abuse, audit::Options::default()).await;
+    let token = world.token(&World::user("author", Role::Doctor)).await;
+    let statuses: Vec<StatusCode> = {
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(world.get(&token, "/fhir/Organization").await.status);
+        }
+        statuses
+    };
+    assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
+    let reply = world.get(&token, "/fhir/Organization").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        reply
+            .header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().unwrap() >= 1)
+    );
+    assert_eq!(reply.json()["issue"][0]["code"], "throttled");
+    // Another client is not limited by it.
+    let pharmacy = world
+        .token(&World::user("pharmacy", Role::Pharmacist))
+        .await;
+    assert_eq!(
+        world.get(&pharmacy, "/fhir/Organization").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn one_user_reading_many_patients_raises_an_alert_without_patient_data() {
+    let abuse = server::security::AbuseSettings {
+        unusual_patients: 1,
+        ..generous()
+    };
+    let world = World::with(abuse, audit::Options::default()).await;
+    let token = world.token(&World::user("author", Role::Doctor)).await;
+    for patient in [&world.own.patient, &world.consented.patient] {
+        let reply = world.get(&token, &format!("/fhir/Patient/{patient}")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let alerts = world.alerts();
+    let alert = alerts
+        .iter()
+        .find(|alert| alert["kind"] == "unusual-access")
+        .expect("an unusual-access alert");
+    assert_eq!(alert["organisation"], "author");
+    assert_eq!(alert["distinct_patients"], 2);
+    let text = alert.to_string();
+    for seeded in [&world.own, &world.consented] {
+        assert!(!text.contains(&seeded.patient));
+        assert!(leaked(&text, &seeded.markers).is_none());
+    }
+}
