@@ -308,6 +308,13 @@ pub(crate) async fn guard(
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         });
+    if bearer.is_none() || !bearer.as_deref().is_some_and(looks_like_a_token) {
+        // Requests without a credential share one bucket, so that they cannot flood the audit
+        // trail (each refusal is recorded) or crowd out authenticated clients.
+        if let Err(retry_after) = security.limiter.check(ANONYMOUS, Instant::now()) {
+            return ApiError::TooManyRequests { retry_after }.into_response();
+        }
+    }
     let caller = match bearer {
         None => {
             return refuse(&security, &target, None, ApiError::Unauthenticated).await;
@@ -371,6 +378,18 @@ pub(crate) async fn guard(
         }
     }
     response
+}
+
+/// The rate-limit key of requests without a usable credential.
+pub(crate) const ANONYMOUS: &str = "anonymous";
+
+/// Whether a bearer value has the shape of a compact JWS (three base64url parts).
+fn looks_like_a_token(value: &str) -> bool {
+    value.len() <= 16 * 1024
+        && value.split('.').count() == 3
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The façade a request's handlers answer with (put there by the guard).

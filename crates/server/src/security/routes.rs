@@ -45,6 +45,22 @@ pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes
         );
     }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    // Token requests are limited per client they claim to be (unverified, only as a bucket key),
+    // so that forged requests cannot flood the audit trail.
+    let bucket = auth::claimed_client_id(&form).map_or_else(
+        || super::guard::ANONYMOUS.to_owned(),
+        |id| format!("token:{}", id.as_str()),
+    );
+    if let Err(retry_after) = security.limiter.check(&bucket, std::time::Instant::now()) {
+        let mut response = oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": "slow_down", "error_description": "too many token requests"}),
+        );
+        if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let now = SystemTime::now();
     let result = security.tokens.exchange(&form, now).await;
     let (response, agent, purpose, decision) = match result {

@@ -315,6 +315,29 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
         world.get(&pharmacy, "/fhir/Organization").await.status,
         StatusCode::OK
     );
+
+    // Requests without a token share one bucket: they cannot flood the audit trail.
+    let before = world.audit_entries().len();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(world.app.get("/fhir/Organization").await.status);
+    }
+    assert_eq!(
+        &statuses[..3],
+        &[StatusCode::UNAUTHORIZED; 3],
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        world.audit_entries().len() - before,
+        3,
+        "only the answered refusals are recorded"
+    );
 }
 
 #[tokio::test]
