@@ -25,6 +25,7 @@ mod jwk;
 mod jws;
 mod key;
 mod model;
+mod pem;
 pub mod policy;
 mod registry;
 mod scope;
