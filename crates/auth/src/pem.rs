@@ -29,3 +29,7 @@ pub(crate) fn encode(label: &str, der: &[u8]) -> String {
     pem
 }
 
+/// Whether `text` holds a PEM block labelled `label`.
+pub(crate) fn contains(text: &str, label: &str) -> bool {
+    text.contains(&format!("-----BEGIN {label}-----"))
+}
