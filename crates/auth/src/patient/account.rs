@@ -369,8 +369,8 @@ impl From<CardPublicKey> for String {
     }
 }
 
-/// A patient's account: who they are (the `Patient` resource), and their two factors. One account
-/// per patient. `Debug` shows the account id and whether it is disabled, nothing else.
+/// A patient's account: who they are (the `Patient` resource), and their two factors. At most one
+/// enabled account per patient. `Debug` shows the account id and whether it is disabled, nothing else.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "AccountRecord", into = "AccountRecord")]
 pub struct PatientAccount {

@@ -1,9 +1,11 @@
 //! The directory of patient accounts: the [`PatientDirectory`] trait the token service reads and
 //! the CLI writes, and an in-memory implementation (tests, demo); the JSON file is `file.rs`.
 //!
-//! Rules every implementation keeps: account ids are unique, a patient has at most one account,
-//! a card is registered to one account only, and a disabled account stays disabled (it is kept,
-//! so that its id is never reused and its audit entries still resolve).
+//! Rules every implementation keeps: account ids are unique, a patient has at most one enabled
+//! account, a card is registered to one account only (ever: a lost card's key is never accepted
+//! again), and a disabled account stays disabled (it is kept, so that its id is never reused and
+//! its audit entries still resolve). A patient whose account was disabled (a lost card) gets a
+//! new account, with a new id and a new card.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -52,8 +54,8 @@ pub trait PatientDirectory: Send + Sync {
     /// [`DirectoryError::Io`]/[`DirectoryError::Corrupt`] when the directory cannot be read.
     async fn account(&self, id: &AccountId) -> Result<Option<PatientAccount>, DirectoryError>;
 
-    /// The account of the patient whose `Patient` resource has logical id `patient`, disabled or
-    /// not.
+    /// The account of the patient whose `Patient` resource has logical id `patient`: their
+    /// enabled account, or when they have none their latest disabled one.
     ///
     /// # Errors
     /// As [`PatientDirectory::account`].
@@ -71,8 +73,8 @@ pub trait PatientDirectory: Send + Sync {
     /// Registers an account.
     ///
     /// # Errors
-    /// [`DirectoryError::Duplicate`] when its id (of a disabled account too), its patient or its
-    /// card is taken.
+    /// [`DirectoryError::Duplicate`] when its id (of a disabled account too) or its card (of a
+    /// disabled account too) is taken, or its patient has an enabled account.
     async fn add_account(&self, account: PatientAccount) -> Result<(), DirectoryError>;
 
     /// Disables an account from `at` on: it logs in no more, and its tokens stop verifying.
@@ -108,16 +110,25 @@ impl DirectoryState {
     }
 
     pub fn account_for_patient(&self, patient: &str) -> Option<&PatientAccount> {
-        self.accounts
+        let mut of_patient = self
+            .accounts
             .iter()
-            .find(|known| known.patient() == patient)
+            .filter(|known| known.patient() == patient);
+        of_patient
+            .clone()
+            .find(|known| !known.is_disabled())
+            .or_else(|| of_patient.next_back())
     }
 
     pub fn add_account(&mut self, account: PatientAccount) -> Result<(), DirectoryError> {
         if self.account(account.account_id()).is_some() {
             return Err(DirectoryError::Duplicate("account id"));
         }
-        if self.account_for_patient(account.patient()).is_some() {
+        // Two accounts of one patient may coexist only while one of them is disabled.
+        let conflicts = |known: &PatientAccount| {
+            known.patient() == account.patient() && !known.is_disabled() && !account.is_disabled()
+        };
+        if self.accounts.iter().any(conflicts) {
             return Err(DirectoryError::Duplicate("patient"));
         }
         if self

@@ -241,3 +241,38 @@ fn account_ids_and_patient_ids_are_checked() {
     assert!(account("").is_err());
     assert!(account(&"p".repeat(65)).is_err());
 }
+
+/// The test vector of docs/auth.md (checked against Python's `cryptography` too): RFC 8032's
+/// first test key signs a login message.
+#[test]
+fn the_documented_test_vector_holds() {
+    let seed = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    let key_pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    let card = CardKey::from_pkcs8_der(key_pair.to_pkcs8().unwrap().as_ref()).unwrap();
+    assert_eq!(
+        card.public_key().to_base64url(),
+        "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    );
+    let challenge = crate::jws::encode_bytes(&(0u8..32).collect::<Vec<u8>>());
+    assert_eq!(challenge, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+    let message = card_message(
+        LOGIN_PURPOSE,
+        &challenge,
+        &AccountId::new("acct-hanako").unwrap(),
+    );
+    assert_eq!(
+        message,
+        b"tsunagu-card-v1\nlogin\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\nacct-hanako"
+    );
+    let signature =
+        "DxXGbLCqeyIkT7e_sGftyGa5_tbDGbRislp-ueagvtO8z1yztjUiaoSXRjBDbJYL-5u-COgtbHjWPay7SxQ-CQ";
+    assert_eq!(card.sign(&message), signature);
+    assert!(card.public_key().verify(&message, signature));
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}

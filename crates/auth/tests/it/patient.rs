@@ -904,7 +904,8 @@ async fn a_malformed_login_request_is_refused_before_anything_is_looked_up() {
 }
 
 #[tokio::test]
-async fn the_directory_refuses_a_second_account_for_a_patient_id_or_card() {
+async fn the_directory_refuses_a_second_account_for_a_patient_id_or_card_until_the_first_is_disabled()
+ {
     let patients = Patients::new().await;
     let new_card = CardKey::generate().unwrap();
     for (account, expected) in [
@@ -934,6 +935,77 @@ async fn the_directory_refuses_a_second_account_for_a_patient_id_or_card() {
         .unwrap();
     assert_eq!(found.account_id(), &account_id(TARO));
     assert_eq!(patients.directory.accounts().await.unwrap().len(), 2);
+
+    // A lost card: the account is disabled and the patient gets a new one, with a new card. The
+    // old card is never accepted again, the old id never reused.
+    patients
+        .directory
+        .disable_account(&account_id(HANAKO), now())
+        .await
+        .unwrap();
+    let lost_card = account(
+        "acct-hanako-2",
+        HANAKO_PATIENT,
+        PASSWORD,
+        &patients.hanako_card,
+    );
+    assert!(matches!(
+        patients.directory.add_account(lost_card).await,
+        Err(DirectoryError::Duplicate("card"))
+    ));
+    patients
+        .directory
+        .add_account(account(
+            "acct-hanako-2",
+            HANAKO_PATIENT,
+            PASSWORD,
+            &new_card,
+        ))
+        .await
+        .unwrap();
+    let found = patients
+        .directory
+        .account_for_patient(HANAKO_PATIENT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.account_id(), &account_id("acct-hanako-2"));
+    let third = CardKey::generate().unwrap();
+    assert!(matches!(
+        patients
+            .directory
+            .add_account(account("acct-hanako-3", HANAKO_PATIENT, PASSWORD, &third))
+            .await,
+        Err(DirectoryError::Duplicate("patient"))
+    ));
+    // The new card gives consent; the old one does not.
+    let hospital = consent_purpose(&OrganisationId::new(HOSPITAL).unwrap());
+    let challenge = patients.challenge();
+    let old = patients.hanako_card.sign(&card_message(
+        &hospital,
+        &challenge,
+        &account_id("acct-hanako-2"),
+    ));
+    assert_eq!(
+        reason(
+            patients
+                .service()
+                .verify_card_signature(HANAKO_PATIENT, &hospital, &challenge, &old, now())
+                .await
+        ),
+        "card_signature_invalid"
+    );
+    let challenge = patients.challenge();
+    let new = new_card.sign(&card_message(
+        &hospital,
+        &challenge,
+        &account_id("acct-hanako-2"),
+    ));
+    patients
+        .service()
+        .verify_card_signature(HANAKO_PATIENT, &hospital, &challenge, &new, now())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
