@@ -14,9 +14,9 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
-use crate::key::{KeyError, pkcs8_der, pkcs8_pem};
+use crate::key::KeyError;
 use crate::model::{PURPOSE_OF_USE_SYSTEM, PurposeOfUse, ROLE_SYSTEM, Role};
-use crate::{ASSERTION_TYPE, GRANT_TYPE, files, jws};
+use crate::{ASSERTION_TYPE, GRANT_TYPE, files, jws, pem};
 
 /// A client system's signing key (ES384). `Debug` shows only its `kid`.
 pub struct ClientKey {
@@ -74,8 +74,8 @@ impl ClientKey {
     /// # Errors
     /// [`KeyError::Io`], [`KeyError::Invalid`].
     pub fn load(path: &Path, kid: &str) -> Result<Self, KeyError> {
-        let pem = std::fs::read_to_string(path)?;
-        Self::from_pkcs8_der(&pkcs8_der(&pem).ok_or(KeyError::Invalid)?, kid)
+        let text = std::fs::read_to_string(path)?;
+        Self::from_pkcs8_der(&pem::decode(&text, "PRIVATE KEY").ok_or(KeyError::Invalid)?, kid)
     }
 
     /// Writes the private key to `path` (mode 0600), replacing it.
@@ -83,7 +83,7 @@ impl ClientKey {
     /// # Errors
     /// [`KeyError::Io`].
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
-        files::replace(path, pkcs8_pem(&self.pkcs8).as_bytes(), 0o600)?;
+        files::replace(path, pem::encode("PRIVATE KEY", &self.pkcs8).as_bytes(), 0o600)?;
         Ok(())
     }
 

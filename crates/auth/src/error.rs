@@ -22,8 +22,11 @@ pub enum AuthError {
         /// The parameter at fault.
         parameter: &'static str,
     },
-    /// `grant_type` is not `client_credentials`.
-    #[error("only grant_type=client_credentials is supported")]
+    /// `grant_type` is not the one of the call: `client_credentials` for
+    /// [`crate::TokenService::exchange`], [`crate::PATIENT_GRANT_TYPE`] for
+    /// [`crate::TokenService::patient_login`] (which also answers this when the service has no
+    /// patient directory).
+    #[error("the grant_type is not supported")]
     UnsupportedGrantType,
     /// `client_assertion_type` is not `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
     #[error("only the jwt-bearer client assertion type is supported")]
@@ -144,6 +147,27 @@ pub enum AuthError {
     #[error("the access token's client has been revoked")]
     TokenClientRevoked,
 
+    // Patients.
+    /// A patient's login was refused: the account is unknown or disabled, the password is wrong,
+    /// the card signature is missing, malformed or wrong, or the challenge is unknown, expired or
+    /// used. One reason for all of them, so that a refusal tells nobody which factor was wrong or
+    /// whether the account exists.
+    #[error("the patient login failed")]
+    PatientLoginFailed,
+    /// The account name had too many consecutive failed logins and is locked for a while. Names
+    /// that belong to no account are locked the same way, so this says nothing about existence.
+    #[error("too many failed logins for this account; try again later")]
+    PatientLocked,
+    /// A card signature presented by a facility (a consent at its reception) was refused: the
+    /// patient has no enabled account, the challenge is not live, or the signature is not the
+    /// card's over that purpose, challenge and account. One reason for all of them.
+    #[error("the card signature is invalid")]
+    CardSignatureInvalid,
+    /// The patient token's account was disabled or removed since it was issued (or this service
+    /// has no patient directory).
+    #[error("the access token's patient account has been disabled")]
+    TokenAccountDisabled,
+
     // Our side.
     /// The registry, the JWK Set fetcher or the replay cache could not answer; nothing was granted.
     #[error("authorisation is temporarily unavailable")]
@@ -192,6 +216,10 @@ impl AuthError {
             AuthError::TokenWrongIssuer => "token_issuer_invalid",
             AuthError::TokenWrongAudience => "token_audience_invalid",
             AuthError::TokenClientRevoked => "token_client_revoked",
+            AuthError::PatientLoginFailed => "patient_login_failed",
+            AuthError::PatientLocked => "patient_locked",
+            AuthError::CardSignatureInvalid => "card_signature_invalid",
+            AuthError::TokenAccountDisabled => "token_account_disabled",
             AuthError::Unavailable(_) => "temporarily_unavailable",
         }
     }
@@ -208,7 +236,13 @@ impl AuthError {
             | AuthError::TokenExpired
             | AuthError::TokenWrongIssuer
             | AuthError::TokenWrongAudience
-            | AuthError::TokenClientRevoked => "invalid_token",
+            | AuthError::TokenClientRevoked
+            | AuthError::TokenAccountDisabled => "invalid_token",
+            // RFC 6749 §5.2: the authorisation grant (here the password and the card's signature)
+            // is invalid.
+            AuthError::PatientLoginFailed
+            | AuthError::PatientLocked
+            | AuthError::CardSignatureInvalid => "invalid_grant",
             AuthError::Unavailable(_) => "temporarily_unavailable",
             // SMART Backend Services: a failed client authentication is `invalid_client`; so is a
             // refused statement about the acting user, which the client authenticated with.

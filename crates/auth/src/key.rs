@@ -12,12 +12,11 @@ use std::path::Path;
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::files;
 use crate::jws;
+use crate::pem;
 
 /// Why the service key could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +47,7 @@ impl fmt::Debug for ServiceKey {
     }
 }
 
-const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
-const PEM_END: &str = "-----END PRIVATE KEY-----";
+const PEM_LABEL: &str = "PRIVATE KEY";
 
 impl ServiceKey {
     /// A fresh random key.
@@ -82,13 +80,14 @@ impl ServiceKey {
     ///
     /// # Errors
     /// [`KeyError::Invalid`] for anything else.
-    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
-        Self::from_pkcs8_der(&pkcs8_der(pem).ok_or(KeyError::Invalid)?)
+    pub fn from_pkcs8_pem(text: &str) -> Result<Self, KeyError> {
+        let der = pem::decode(text, PEM_LABEL).ok_or(KeyError::Invalid)?;
+        Self::from_pkcs8_der(&der)
     }
 
     /// The key as PKCS#8 PEM.
     pub fn to_pkcs8_pem(&self) -> String {
-        pkcs8_pem(&self.pkcs8)
+        pem::encode(PEM_LABEL, &self.pkcs8)
     }
 
     /// Loads the key at `path`.
@@ -141,30 +140,6 @@ impl ServiceKey {
             .ok()
             .map(|signature| signature.as_ref().to_vec())
     }
-}
-
-/// The DER inside a `-----BEGIN PRIVATE KEY-----` PEM.
-pub(crate) fn pkcs8_der(pem: &str) -> Option<Vec<u8>> {
-    let body = pem
-        .split_once(PEM_BEGIN)
-        .and_then(|(_, rest)| rest.split_once(PEM_END))
-        .map(|(body, _)| body)?;
-    let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(base64).ok()
-}
-
-/// PKCS#8 DER as a `-----BEGIN PRIVATE KEY-----` PEM.
-pub(crate) fn pkcs8_pem(der: &[u8]) -> String {
-    let encoded = STANDARD.encode(der);
-    let mut pem = String::from(PEM_BEGIN);
-    pem.push('\n');
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str(PEM_END);
-    pem.push('\n');
-    pem
 }
 
 /// The base64url x and y of an uncompressed P-256 point.

@@ -20,10 +20,15 @@
 //!    privilege, organisation;
 //! 7. the scopes: requested ∩ policy; what cannot be granted is dropped, nothing at all is an
 //!    error.
+//!
+//! Patients' own login, their tokens and [`TokenService::verify_bearer`], which reads both kinds
+//! of token, are in `patient_login.rs`.
+
+mod patient_login;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -38,9 +43,14 @@ use crate::model::{
     ClientId, ClientKeys, Organisation, OrganisationId, OrganisationKind, PURPOSE_OF_USE_SYSTEM,
     PurposeOfUse, ROLE_SYSTEM, Role, User,
 };
+use crate::patient::{ChallengeStore, Lockout, PasswordHash, PatientDirectory};
 use crate::policy;
 use crate::registry::Registry;
 use crate::scope::{Scopes, parse_requested};
+
+pub use self::patient_login::{
+    Bearer, PATIENT_GRANT_TYPE, PATIENT_SCOPE, PatientPrincipal, PatientToken,
+};
 
 /// The `grant_type` SMART Backend Services uses.
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -185,6 +195,14 @@ pub struct TokenService {
     jti_cache: Arc<dyn JtiCache>,
     key: ServiceKey,
     fetcher: Option<Arc<dyn JwksFetcher>>,
+    /// Patients' accounts; `None`: patients cannot log in.
+    patients: Option<Arc<dyn PatientDirectory>>,
+    /// Challenges for cards to sign (in this process's memory).
+    challenges: ChallengeStore,
+    /// Failed patient logins per account name (in this process's memory).
+    lockout: Lockout,
+    /// Hashed against when a login names no account (made on first use).
+    decoy_hash: OnceLock<PasswordHash>,
 }
 
 impl fmt::Debug for TokenService {
@@ -228,6 +246,10 @@ impl TokenService {
             jti_cache,
             key,
             fetcher: None,
+            patients: None,
+            challenges: ChallengeStore::default(),
+            lockout: Lockout::default(),
+            decoy_hash: OnceLock::new(),
         })
     }
 
@@ -419,11 +441,7 @@ impl TokenService {
         let lifetime = self.settings.access_token_lifetime.as_secs();
         let issued_at = unix(now);
         let expires_at = issued_at + lifetime as i64;
-        let mut jti_bytes = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut jti_bytes)
-            .map_err(|_| AuthError::unavailable(std::io::Error::other("no randomness")))?;
-        let token_id = jws::encode_bytes(&jti_bytes);
-        let header = json!({ "alg": "ES256", "typ": ACCESS_TOKEN_TYPE, "kid": self.key.kid() });
+        let token_id = new_token_id()?;
         let claims = json!({
             "iss": self.settings.issuer,
             "sub": client_id.as_str(),
@@ -448,17 +466,8 @@ impl TokenService {
                 },
             },
         });
-        let signing_input = format!(
-            "{}.{}",
-            jws::encode_part(&header),
-            jws::encode_part(&claims)
-        );
-        let signature = self
-            .key
-            .sign(signing_input.as_bytes())
-            .ok_or_else(|| AuthError::unavailable(std::io::Error::other("signing failed")))?;
         Ok(AccessToken {
-            token: format!("{signing_input}.{}", jws::encode_bytes(&signature)),
+            token: self.sign_token(&claims)?,
             expires_in: lifetime,
             principal: Principal {
                 organisation,
@@ -472,17 +481,45 @@ impl TokenService {
         })
     }
 
-    /// Verifies a bearer token (the `Authorization: Bearer …` value) at time `now`: our
-    /// signature, our issuer, our audience, not expired, and its client neither revoked nor
-    /// removed since. Called on every FHIR request.
+    /// Signs `claims` as one of our access tokens (ES256, `typ` [`ACCESS_TOKEN_TYPE`], our key's
+    /// `kid`).
+    fn sign_token(&self, claims: &Value) -> Result<String, AuthError> {
+        let header = json!({ "alg": "ES256", "typ": ACCESS_TOKEN_TYPE, "kid": self.key.kid() });
+        let signing_input = format!("{}.{}", jws::encode_part(&header), jws::encode_part(claims));
+        let signature = self
+            .key
+            .sign(signing_input.as_bytes())
+            .ok_or_else(|| AuthError::unavailable(std::io::Error::other("signing failed")))?;
+        Ok(format!("{signing_input}.{}", jws::encode_bytes(&signature)))
+    }
+
+    /// Verifies a member's bearer token (the `Authorization: Bearer …` value) at time `now`: our
+    /// signature, our issuer, our audience, not expired, not a patient token, and its client
+    /// neither revoked nor removed since. Called on every FHIR request;
+    /// [`TokenService::verify_bearer`] reads patients' tokens too.
     ///
     /// # Errors
-    /// `token_*` [`AuthError`]s, or [`AuthError::Unavailable`] when the registry cannot answer.
+    /// `token_*` [`AuthError`]s (`token_malformed` for a patient token), or
+    /// [`AuthError::Unavailable`] when the registry cannot answer.
     pub async fn verify_access_token(
         &self,
         bearer: &str,
         now: SystemTime,
     ) -> Result<Principal, AuthError> {
+        let (claims, expires) = self.verify_signed(bearer, now)?;
+        if patient_login::is_patient_token(&claims) {
+            return Err(AuthError::TokenMalformed);
+        }
+        self.member_principal(&claims, expires).await
+    }
+
+    /// The claims and expiry of one of our access tokens of either kind: `typ`, our ES256
+    /// signature, our issuer and audience, not expired.
+    fn verify_signed(
+        &self,
+        bearer: &str,
+        now: SystemTime,
+    ) -> Result<(Map<String, Value>, i64), AuthError> {
         let compact = jws::parse(bearer).ok_or(AuthError::TokenMalformed)?;
         if compact.header.get("typ").and_then(Value::as_str) != Some(ACCESS_TOKEN_TYPE) {
             return Err(AuthError::TokenMalformed);
@@ -508,6 +545,16 @@ impl TokenService {
         if unix(now) >= expires {
             return Err(AuthError::TokenExpired);
         }
+        Ok((compact.claims, expires))
+    }
+
+    /// The principal of a signed, timely member token whose client is still registered and not
+    /// revoked.
+    async fn member_principal(
+        &self,
+        claims: &Map<String, Value>,
+        expires: i64,
+    ) -> Result<Principal, AuthError> {
         let token = TokenClaims::read(claims).ok_or(AuthError::TokenMalformed)?;
         let client = self
             .registry
@@ -547,6 +594,14 @@ pub fn claimed_client_id(form: &[(String, String)]) -> Option<ClientId> {
     let assertion = Form(form).single("client_assertion").ok().flatten()?;
     let compact = jws::parse(assertion)?;
     ClientId::new(compact.claims.get("iss")?.as_str()?).ok()
+}
+
+/// A fresh access token id (`jti`): 128 random bits, base64url.
+fn new_token_id() -> Result<String, AuthError> {
+    let mut jti_bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut jti_bytes)
+        .map_err(|_| AuthError::unavailable(std::io::Error::other("no randomness")))?;
+    Ok(jws::encode_bytes(&jti_bytes))
 }
 
 /// The form parameters, each read at most once.

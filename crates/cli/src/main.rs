@@ -5,6 +5,7 @@
 mod access;
 mod demo;
 mod import;
+mod patients;
 mod registry;
 mod synth;
 
@@ -179,6 +180,25 @@ enum Command {
         #[command(subcommand)]
         action: registry::ClientCommand,
     },
+    /// Patients' accounts (a password and a card each) in the patient directory (docs/auth.md).
+    Patient {
+        /// The patient directory (a JSON file holding password hashes; created mode 0600).
+        #[arg(
+            long,
+            global = true,
+            env = "TSUNAGU_PATIENTS",
+            default_value = "data/patients.json",
+            value_name = "FILE"
+        )]
+        directory: PathBuf,
+        #[command(subcommand)]
+        action: patients::PatientCommand,
+    },
+    /// Demo cards: software Ed25519 key pairs that sign challenges as a patient's card would.
+    Card {
+        #[command(subcommand)]
+        action: patients::CardCommand,
+    },
     /// Emergency accesses awaiting the privacy officer's review.
     Review {
         #[command(subcommand)]
@@ -272,6 +292,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Org { action } => return registry::org(&cli.registry, action).await,
         Command::Client { action } => return registry::client(&cli.registry, action).await,
+        Command::Patient { directory, action } => {
+            return patients::patient(&directory, action).await;
+        }
+        Command::Card { action } => return patients::card(action),
         _ => {}
     }
     let retention = retention_policy(cli.retention_policy.as_deref())?;
@@ -352,6 +376,8 @@ async fn main() -> anyhow::Result<()> {
         | Command::Synth(_)
         | Command::Org { .. }
         | Command::Client { .. }
+        | Command::Patient { .. }
+        | Command::Card { .. }
         | Command::Audit { .. } => {
             unreachable!("handled before the store is opened")
         }

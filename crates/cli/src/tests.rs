@@ -77,3 +77,32 @@ fn a_retention_policy_file_overrides_only_what_it_names_and_refuses_unknown_fiel
         "a misspelt field is refused"
     );
 }
+
+#[test]
+fn a_patient_password_is_never_taken_from_the_command_line() {
+    let add = [
+        "tsunagu",
+        "patient",
+        "add",
+        "--account",
+        "acct-1",
+        "--patient",
+        "patient-001",
+        "--card-key",
+        "card.pem.pub",
+    ];
+    for flag in ["--password", "--pass", "-p"] {
+        let mut args = add.to_vec();
+        args.extend([flag, "correct horse battery"]);
+        assert!(Cli::try_parse_from(args).is_err(), "{flag} was accepted");
+    }
+    let mut args = add.to_vec();
+    args.extend(["--directory", "elsewhere/patients.json"]);
+    let cli = Cli::try_parse_from(args).expect("parse");
+    match cli.command {
+        crate::Command::Patient { directory, .. } => {
+            assert_eq!(directory, std::path::Path::new("elsewhere/patients.json"));
+        }
+        _ => panic!("not a patient command"),
+    }
+}

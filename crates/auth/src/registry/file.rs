@@ -11,45 +11,19 @@
 //!   [`RegistryError::Corrupt`], and the server answers 503): the server never keeps serving
 //!   an older state that a revocation might have changed.
 
-use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use super::{Registry, RegistryError, RegistryState};
-use crate::files;
+use crate::files::{FileState, WatchedFile};
 use crate::model::{Client, ClientId, Organisation, OrganisationId};
 
 /// The registry in a JSON file (format in `docs/auth.md`).
 #[derive(Debug)]
 pub struct JsonFileRegistry {
-    path: PathBuf,
-    cache: Mutex<Option<(Fingerprint, RegistryState)>>,
-}
-
-/// What tells us the file changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-impl Fingerprint {
-    fn of(path: &Path) -> std::io::Result<Self> {
-        let metadata = fs::metadata(path)?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Ok(Fingerprint {
-            modified: metadata.modified().ok(),
-            len: metadata.len(),
-            inode,
-        })
-    }
+    file: WatchedFile<RegistryState>,
 }
 
 impl JsonFileRegistry {
@@ -59,90 +33,51 @@ impl JsonFileRegistry {
     /// [`RegistryError::Io`] when it cannot be read or created, [`RegistryError::Corrupt`] when
     /// it is not a valid registry.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, RegistryError> {
-        let path = path.into();
-        if !path.exists() {
-            files::create_new(&path, &serialise(&RegistryState::empty())?, 0o644)?;
-        }
-        let registry = JsonFileRegistry {
-            path,
-            cache: Mutex::new(None),
-        };
-        registry.read(|_| ())?;
-        Ok(registry)
+        Ok(JsonFileRegistry {
+            file: WatchedFile::open(path.into(), &RegistryState::empty(), 0o644)?,
+        })
     }
 
     /// Where the file is.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Runs `f` on the current state, reading the file again when it changed.
     fn read<T>(&self, f: impl FnOnce(&RegistryState) -> T) -> Result<T, RegistryError> {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let fingerprint = Fingerprint::of(&self.path)?;
-        let fresh = matches!(&*cache, Some((known, _)) if *known == fingerprint);
-        if !fresh {
-            // Forget the old state first: if the new file is bad, nothing stale is served.
-            *cache = None;
-            let state = load(&self.path)?;
-            *cache = Some((fingerprint, state));
-        }
-        let (_, state) = cache.as_ref().ok_or(RegistryError::NotFound("registry"))?;
-        Ok(f(state))
+        self.file.read(f)
     }
 
-    /// Applies `change` to the file's current content under the write lock.
     fn write(
         &self,
         change: impl FnOnce(&mut RegistryState) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(&self.path))?;
-        lock.lock()?;
-        let result = (|| {
-            let mut state = load(&self.path)?;
-            change(&mut state)?;
-            files::replace(&self.path, &serialise(&state)?, 0o644)?;
-            let fingerprint = Fingerprint::of(&self.path)?;
-            *self
-                .cache
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((fingerprint, state));
-            Ok(())
-        })();
-        // Closing the file releases the lock too; unlocking explicitly makes the order plain.
-        let _ = File::unlock(&lock);
-        result
+        self.file.write(change)
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    path.with_file_name(name)
-}
+impl FileState for RegistryState {
+    type Error = RegistryError;
 
-fn load(path: &Path) -> Result<RegistryState, RegistryError> {
-    let text = fs::read(path)?;
-    let state: RegistryState =
-        serde_json::from_slice(&text).map_err(|error| RegistryError::Corrupt {
-            line: error.line(),
-            column: error.column(),
+    fn io_error(error: std::io::Error) -> RegistryError {
+        RegistryError::Io(error)
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, RegistryError> {
+        let state: RegistryState =
+            serde_json::from_slice(bytes).map_err(|error| RegistryError::Corrupt {
+                line: error.line(),
+                column: error.column(),
+            })?;
+        state.checked()
+    }
+
+    fn serialise(&self) -> Result<Vec<u8>, RegistryError> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|_| {
+            RegistryError::Io(std::io::Error::other("registry serialisation failed"))
         })?;
-    state.checked()
-}
-
-fn serialise(state: &RegistryState) -> Result<Vec<u8>, RegistryError> {
-    let mut bytes = serde_json::to_vec_pretty(state)
-        .map_err(|_| RegistryError::Io(std::io::Error::other("registry serialisation failed")))?;
-    bytes.push(b'\n');
-    Ok(bytes)
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
 }
 
 #[async_trait]

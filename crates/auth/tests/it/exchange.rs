@@ -734,6 +734,10 @@ async fn every_rejection_has_its_own_stable_reason() {
         AuthError::TokenWrongIssuer,
         AuthError::TokenWrongAudience,
         AuthError::TokenClientRevoked,
+        AuthError::PatientLoginFailed,
+        AuthError::PatientLocked,
+        AuthError::CardSignatureInvalid,
+        AuthError::TokenAccountDisabled,
         AuthError::Unavailable(Box::new(std::io::Error::other("x"))),
     ];
     let mut reasons: Vec<&str> = errors.iter().map(AuthError::reason).collect();

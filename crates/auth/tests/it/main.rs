@@ -5,5 +5,6 @@ mod access_token;
 mod discovery;
 mod exchange;
 mod jwks_url;
+mod patient;
 mod registry;
 mod support;

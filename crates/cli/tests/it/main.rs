@@ -1,7 +1,9 @@
 //! End-to-end tests of the `tsunagu` binary: `serve --demo` answers over TCP and stops cleanly on
 //! SIGTERM; `import` loads the official examples and `export` writes them back as NDJSON; a
-//! PostgreSQL outage answers 503 and the service recovers by itself (`postgres_outage`).
+//! PostgreSQL outage answers 503 and the service recovers by itself (`postgres_outage`); demo
+//! cards and patient accounts are made, used and disabled (`patients`).
 
+mod patients;
 mod postgres_outage;
 
 use std::io::{Read as _, Write as _};
