@@ -158,7 +158,13 @@ impl App {
                 }]
             }
         });
-        Ok(self.create("Consent", consent, None).await?.resource)
+        // Written by the service on the caller's behalf: the caller's own write rules (patients
+        // and members write no resources directly) were checked by whoever called this.
+        Ok(self
+            .for_viewer(crate::Viewer::Service)
+            .create("Consent", consent, None)
+            .await?
+            .resource)
     }
 
     /// Revokes a consent: effective for the very next request.
@@ -181,6 +187,22 @@ impl App {
             .update("Consent", consent, body, &preconditions)
             .await?;
         Ok(())
+    }
+
+    /// Revokes one of the viewer's own consents (a patient's): another patient's consent, or one
+    /// that does not exist, is `NotFound`.
+    ///
+    /// # Errors
+    /// `NotFound`; `Denied` for anyone but a patient; `Unavailable`.
+    pub async fn revoke_own_consent(&self, consent: &str) -> Result<(), AppError> {
+        if !matches!(self.viewer, crate::Viewer::Patient(_)) {
+            return Err(AppError::Denied(
+                "a consent is revoked by its patient".into(),
+            ));
+        }
+        // Read as the patient: only their own compartment is found.
+        self.read("Consent", consent).await?;
+        self.revoke_consent(consent).await
     }
 
     /// Whether `patient` has an active consent to `organisation` in force at `now`.

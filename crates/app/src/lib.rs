@@ -223,6 +223,12 @@ pub fn now() -> Timestamp {
     store::SystemClock.now()
 }
 
+/// The end of a FHIR date or dateTime (`2027-03-31`, `2027-03-31T23:59:59+09:00`): the last
+/// microsecond it covers. `None` when it is not one.
+pub fn parse_fhir_end(text: &str) -> Option<Timestamp> {
+    ::search::parse_date_range(text).map(|range| Timestamp(range.high))
+}
+
 /// A fresh server-assigned logical id.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

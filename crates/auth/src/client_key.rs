@@ -75,7 +75,10 @@ impl ClientKey {
     /// [`KeyError::Io`], [`KeyError::Invalid`].
     pub fn load(path: &Path, kid: &str) -> Result<Self, KeyError> {
         let text = std::fs::read_to_string(path)?;
-        Self::from_pkcs8_der(&pem::decode(&text, "PRIVATE KEY").ok_or(KeyError::Invalid)?, kid)
+        Self::from_pkcs8_der(
+            &pem::decode(&text, "PRIVATE KEY").ok_or(KeyError::Invalid)?,
+            kid,
+        )
     }
 
     /// Writes the private key to `path` (mode 0600), replacing it.
@@ -83,7 +86,11 @@ impl ClientKey {
     /// # Errors
     /// [`KeyError::Io`].
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
-        files::replace(path, pem::encode("PRIVATE KEY", &self.pkcs8).as_bytes(), 0o600)?;
+        files::replace(
+            path,
+            pem::encode("PRIVATE KEY", &self.pkcs8).as_bytes(),
+            0o600,
+        )?;
         Ok(())
     }
 

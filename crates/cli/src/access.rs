@@ -31,6 +31,9 @@ pub(crate) struct SecurityArgs {
     /// written next to it as `<name>.pub.pem`, what `tsunagu audit verify` reads).
     #[arg(long, env = "TSUNAGU_AUDIT_KEY", default_value = "data/audit-key.pem")]
     pub audit_key: PathBuf,
+    /// Patients' accounts (password hashes and card public keys; `tsunagu patient add`).
+    #[arg(long, env = "TSUNAGU_PATIENTS", default_value = "data/patients.json")]
+    pub patients: PathBuf,
     /// Alerts for the privacy officer, one JSON object per line (no patient data).
     #[arg(long, env = "TSUNAGU_ALERTS", default_value = "data/alerts.jsonl")]
     pub alerts: PathBuf,
@@ -75,6 +78,7 @@ pub(crate) fn security(
         &args.audit_log,
         &args.audit_key,
         &args.alerts,
+        &args.patients,
     ] {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -96,7 +100,11 @@ pub(crate) fn security(
         Arc::new(auth::MemoryJtiCache::default()),
         key,
     )
-    .context("invalid token settings")?;
+    .context("invalid token settings")?
+    .with_patients(Arc::new(
+        auth::JsonFilePatientDirectory::open(&args.patients)
+            .context("cannot open the patient directory")?,
+    ));
     let (audit_key, created) = audit::AuditKey::load_or_generate(&args.audit_key)
         .context("cannot load or create the audit key")?;
     let public_path = args.audit_key.with_extension("pub.pem");

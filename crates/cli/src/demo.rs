@@ -251,3 +251,45 @@ pub(crate) async fn register_access(registry_path: &Path, origin: &str) -> anyho
     println!("token endpoint: {origin}/auth/token  (README: \"Trying it\")");
     Ok(())
 }
+
+/// The demo patient's account: `demo-patient-001` logs in as account `demo-001` with this
+/// password and the card key written beside the patient directory (fictional, for the README).
+pub(crate) const DEMO_PASSWORD: &str = "demo-password-001";
+
+/// Registers the demo patient's account and card unless already there, and prints where the card
+/// is.
+pub(crate) async fn register_patient(directory_path: &Path) -> anyhow::Result<()> {
+    use auth::PatientDirectory as _;
+    let directory = auth::JsonFilePatientDirectory::open(directory_path)
+        .context("cannot open the patient directory")?;
+    let dir = directory_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("demo");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let card_path = dir.join("demo-001-card.pem");
+    let account = auth::AccountId::new("demo-001")?;
+    if directory.account(&account).await?.is_none() {
+        let card = auth::CardKey::generate()?;
+        card.save(&card_path)?;
+        let password = auth::PasswordHash::new(&auth::Password::new(DEMO_PASSWORD)?)?;
+        directory
+            .add_account(auth::PatientAccount::new(
+                account,
+                "demo-patient-001",
+                password,
+                card.public_key(),
+            )?)
+            .await?;
+    } else if !card_path.exists() {
+        anyhow::bail!(
+            "the demo patient account exists but its card {} is gone: start from an empty data directory",
+            card_path.display()
+        );
+    }
+    println!(
+        "demo patient: Patient/demo-patient-001, account demo-001, password {DEMO_PASSWORD}, card {}",
+        card_path.display()
+    );
+    Ok(())
+}

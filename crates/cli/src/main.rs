@@ -318,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             if demo {
                 demo::load_if_empty(&app).await?;
                 demo::register_access(&cli.registry, &origin).await?;
+                demo::register_patient(&security.patients).await?;
             }
             let security = access::security(&security, &cli.registry, &origin)?;
             if retention_interval_hours > 0 {

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .route("/auth/token", axum::routing::post(security::token))
+        .route("/auth/challenge", axum::routing::post(security::challenge))
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -303,6 +303,14 @@ pub(crate) async fn create(
     body: FhirBody,
 ) -> ApiResult {
     let body = body.into_resource()?;
+    if resource_type == "Consent"
+        && matches!(
+            context.viewer,
+            app::Viewer::Patient(_) | app::Viewer::Member(_)
+        )
+    {
+        return crate::security::consent_create(&state, &context, &headers, body).await;
+    }
     // `If-None-Exist`, or the query of `POST [type]?params` as some clients send it.
     let condition: Option<Vec<(String, String)>> = match headers
         .get("if-none-exist")
@@ -382,6 +390,11 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     context: FhirContext,
 ) -> ApiResult {
+    if resource_type == "Consent" && matches!(context.viewer, app::Viewer::Patient(_)) {
+        // A patient revokes their consent: kept, inactive, effective on the next request.
+        context.app(&state).revoke_own_consent(&id).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let preconditions = preconditions(&headers)?;
     let version = context
         .app(&state)

@@ -397,11 +397,19 @@ fn looks_like_a_token(value: &str) -> bool {
 pub(crate) struct RequestApp(pub app::App);
 
 async fn verify(security: &Security, token: &str) -> Result<Caller, auth::AuthError> {
-    let principal = security
-        .tokens
-        .verify_access_token(token, SystemTime::now())
-        .await?;
-    Ok(Caller::Member(Box::new(principal)))
+    Ok(
+        match security
+            .tokens
+            .verify_bearer(token, SystemTime::now())
+            .await?
+        {
+            auth::Bearer::Member(principal) => Caller::Member(Box::new(principal)),
+            auth::Bearer::Patient(principal) => Caller::Patient {
+                account: principal.account_id.as_str().to_owned(),
+                patient: principal.patient,
+            },
+        },
+    )
 }
 
 /// The scopes the interaction needs, against the token's. Patients hold no scopes: their

@@ -26,7 +26,9 @@ use std::time::Duration;
 pub use abuse::AbuseSettings;
 pub use alerts::{Alert, AlertSink, FileAlerts};
 pub(crate) use guard::{Caller, RequestApp, guard};
-pub(crate) use routes::{access_history, emergency_access, smart_configuration, token};
+pub(crate) use routes::{
+    access_history, challenge, consent_create, emergency_access, smart_configuration, token,
+};
 
 /// How long a request waits for its audit entries before it is answered 503.
 pub const AUDIT_TIMEOUT: Duration = Duration::from_secs(2);

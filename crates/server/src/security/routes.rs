@@ -62,6 +62,12 @@ pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes
         return response;
     }
     let now = SystemTime::now();
+    let patient_grant = form
+        .iter()
+        .any(|(name, value)| name == "grant_type" && value == auth::PATIENT_GRANT_TYPE);
+    if patient_grant {
+        return patient_login(&security, &form, now).await;
+    }
     let result = security.tokens.exchange(&form, now).await;
     let (response, agent, purpose, decision) = match result {
         Ok(token) => {
@@ -98,6 +104,225 @@ pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes
         );
     }
     response
+}
+
+/// A patient's login at the token endpoint (password + card signature of a challenge).
+/// Failures answer 400 `invalid_grant` (RFC 6749 §5.2) with one reason whatever failed.
+async fn patient_login(
+    security: &Security,
+    form: &[(String, String)],
+    now: SystemTime,
+) -> Response {
+    let (response, agent, decision) = match security.tokens.patient_login(form, now).await {
+        Ok(token) => {
+            let caller = Caller::Patient {
+                account: token.principal.account_id.as_str().to_owned(),
+                patient: token.principal.patient.clone(),
+            };
+            let (agent, _) = caller.agent();
+            let mut response = (StatusCode::OK, Json(token.response_body())).into_response();
+            no_store(&mut response);
+            (response, agent, audit::Decision::Permitted)
+        }
+        Err(error) if error.is_unavailable() => {
+            return oauth_error(StatusCode::SERVICE_UNAVAILABLE, error.oauth_body());
+        }
+        Err(error) => {
+            tracing::info!(reason = error.reason(), "patient login refused");
+            let status = if error.oauth_body()["error"] == "invalid_grant" {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            (
+                oauth_error(status, error.oauth_body()),
+                anonymous(),
+                audit::Decision::Denied,
+            )
+        }
+    };
+    let record = authentication_record(
+        agent,
+        audit::PurposeOfUse::PatientRequest,
+        decision,
+        response.status().as_u16(),
+    );
+    if security.record(vec![record]).await.is_err() {
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "temporarily_unavailable"}),
+        );
+    }
+    response
+}
+
+/// `POST /auth/challenge`: a single-use challenge (two minutes) for a patient's card to sign, at
+/// login or at a facility's reception.
+pub(crate) async fn challenge(State(state): State<AppState>) -> Response {
+    let Some(security) = state.security.clone() else {
+        return ApiError::RouteNotFound.into_response();
+    };
+    if let Err(retry_after) = security
+        .limiter
+        .check("challenge", std::time::Instant::now())
+    {
+        return ApiError::TooManyRequests { retry_after }.into_response();
+    }
+    match security.tokens.issue_challenge(SystemTime::now()) {
+        Ok(challenge) => {
+            let mut response = (StatusCode::OK, Json(challenge.response_body())).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(_) => ApiError::AuditUnavailable.into_response(),
+    }
+}
+
+/// `POST /fhir/Consent`: a patient consents to an organisation (portal), or a facility records the
+/// consent its patient gave at reception with the card's signature of a challenge
+/// (`X-Card-Challenge`, `X-Card-Signature`; the card signs `consent:<organisation>`). The
+/// grantee is `provision.actor[0].reference` (`Organization/<registry id>`), valid until
+/// `provision.period.end` (default: one year).
+pub(crate) async fn consent_create(
+    state: &AppState,
+    context: &FhirContext,
+    headers: &axum::http::HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let Some(security) = &state.security else {
+        return Err(ApiError::RouteNotFound);
+    };
+    let invalid = |path: &str, message: &str| {
+        ApiError::App(app::AppError::invalid(
+            fhir::IssueCode::Required,
+            Some(path.to_owned()),
+            message,
+        ))
+    };
+    if body.get("resourceType").and_then(Value::as_str) != Some("Consent") {
+        return Err(invalid("Consent", "the body must be a Consent"));
+    }
+    let grantee = body
+        .pointer("/provision/actor/0/reference/reference")
+        .and_then(Value::as_str)
+        .and_then(|reference| reference.strip_prefix("Organization/"))
+        .ok_or_else(|| {
+            invalid(
+                "Consent.provision.actor[0].reference",
+                "name the organisation consented to as Organization/<id>",
+            )
+        })?
+        .to_owned();
+    let named_patient = body
+        .pointer("/patient/reference")
+        .and_then(Value::as_str)
+        .and_then(|reference| reference.strip_prefix("Patient/"))
+        .map(str::to_owned);
+    let now = app::now();
+    let until = match body
+        .pointer("/provision/period/end")
+        .and_then(Value::as_str)
+    {
+        Some(end) => app::parse_fhir_end(end)
+            .ok_or_else(|| invalid("Consent.provision.period.end", "a date or dateTime"))?,
+        None => app::Timestamp(now.0 + 365 * 86_400_000_000),
+    };
+    if until.0 <= now.0 {
+        return Err(invalid(
+            "Consent.provision.period.end",
+            "the end must be in the future",
+        ));
+    }
+    let organisation = auth::OrganisationId::new(grantee.clone()).map_err(|_| {
+        invalid(
+            "Consent.provision.actor[0].reference",
+            "not an organisation id",
+        )
+    })?;
+    let known = security
+        .tokens
+        .registry()
+        .organisation(&organisation)
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)?;
+    if known.is_none() {
+        return Err(invalid(
+            "Consent.provision.actor[0].reference",
+            "no such organisation is registered",
+        ));
+    }
+    let patient = match &context.viewer {
+        app::Viewer::Patient(own) => {
+            if named_patient.as_ref().is_some_and(|named| named != own) {
+                return Err(ApiError::App(app::AppError::Denied(
+                    "a patient consents for themself only".into(),
+                )));
+            }
+            own.clone()
+        }
+        app::Viewer::Member(member) => {
+            if member.organisation != grantee {
+                return Err(ApiError::App(app::AppError::Denied(
+                    "a facility records consents to itself only".into(),
+                )));
+            }
+            let patient = named_patient
+                .ok_or_else(|| invalid("Consent.patient", "name the patient as Patient/<id>"))?;
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (Some(challenge), Some(signature)) =
+                (header("x-card-challenge"), header("x-card-signature"))
+            else {
+                return Err(ApiError::App(app::AppError::Denied(
+                    "a consent given at reception carries the patient's card signature \
+                     (X-Card-Challenge, X-Card-Signature)"
+                        .into(),
+                )));
+            };
+            let purpose = auth::consent_purpose(&organisation);
+            if let Err(error) = security
+                .tokens
+                .verify_card_signature(
+                    &patient,
+                    &purpose,
+                    &challenge,
+                    &signature,
+                    SystemTime::now(),
+                )
+                .await
+            {
+                if error.is_unavailable() {
+                    return Err(ApiError::AuditUnavailable);
+                }
+                return Err(ApiError::App(app::AppError::Denied(format!(
+                    "the patient's card signature was not accepted ({})",
+                    error.reason()
+                ))));
+            }
+            patient
+        }
+        _ => {
+            return Err(ApiError::App(app::AppError::Denied(
+                "consents are given by patients or recorded with their card".into(),
+            )));
+        }
+    };
+    let consent = context
+        .app(state)
+        .grant_consent(&patient, &grantee, now, until)
+        .await?;
+    let mut response = fhir_json(StatusCode::CREATED, consent.json.clone());
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{}/Consent/{}/_history/{}",
+        context.base, consent.id, consent.version
+    )) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
 }
 
 /// The audit entry of a token request.

@@ -365,3 +365,231 @@ async fn one_user_reading_many_patients_raises_an_alert_without_patient_data() {
         assert!(leaked(&text, &seeded.markers).is_none());
     }
 }
+
+#[tokio::test]
+async fn a_patient_logs_in_with_two_factors_only() {
+    let world = World::new().await;
+    // Password and card: a token for their own compartment.
+    let form = world.login_form(super::PATIENT_PASSWORD).await;
+    let reply = world.token_request(&form).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["patient"], world.unconsented.patient.as_str());
+    // The same challenge again: refused (single use).
+    let replay = world.token_request(&form).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.text);
+    // The password alone never suffices.
+    let mut password_only = world.login_form(super::PATIENT_PASSWORD).await;
+    password_only.retain(|(name, _)| name != "card_signature");
+    password_only.push(("card_signature".into(), String::new()));
+    assert_eq!(
+        world.token_request(&password_only).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // The card with the wrong password: the same single reason.
+    let reply = world
+        .token_request(&world.login_form("wrong password!").await)
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error_description"], "patient_login_failed");
+    // A patient token is not a facility's: it cannot ask for another patient or write.
+    let token = world.patient_token().await;
+    let other = world
+        .get(&token, &format!("/fhir/Patient/{}", world.own.patient))
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(leaked(&other.text, &world.own.markers).is_none());
+    let write = world
+        .call(
+            &token,
+            Method::POST,
+            "/fhir/Bundle",
+            Some(json!({"resourceType": "Bundle", "type": "collection"}).to_string()),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.text);
+    // Login attempts are recorded, refused ones as denied.
+    let logins: Vec<_> = world
+        .audit_entries()
+        .into_iter()
+        .filter(|entry| entry.record.action.interaction == audit::Interaction::Authenticate)
+        .collect();
+    assert!(
+        logins
+            .iter()
+            .any(|e| e.record.outcome.decision == audit::Decision::Denied)
+    );
+    assert!(
+        logins
+            .iter()
+            .any(|e| e.record.outcome.decision == audit::Decision::Permitted
+                && e.record.agent.user_id == super::PATIENT_ACCOUNT)
+    );
+}
+
+#[tokio::test]
+async fn a_patient_sees_who_accessed_their_record_and_nobody_else_does() {
+    let world = World::new().await;
+    let patient = world.unconsented.patient.clone();
+    // Another hospital tries without consent, then the patient consents and it reads.
+    let doctor = world
+        .token(&World::user("other-hospital", Role::Doctor))
+        .await;
+    let uri = format!("/fhir/Observation/{}", world.unconsented.observation);
+    assert_eq!(world.get(&doctor, &uri).await.status, StatusCode::NOT_FOUND);
+    let token = world.patient_token().await;
+    let consent = json!({
+        "resourceType": "Consent",
+        "provision": {
+            "period": {"end": "2099-12-31"},
+            "actor": [{"reference": {"reference": "Organization/other-hospital"}}]
+        }
+    });
+    let created = world
+        .call(
+            &token,
+            Method::POST,
+            "/fhir/Consent",
+            Some(consent.to_string()),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let consent_id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(world.get(&doctor, &uri).await.status, StatusCode::OK);
+
+    // The patient's access history: the denied attempt and the permitted read, with the
+    // organisation, role and purpose; newest first.
+    let history = world
+        .get(&token, &format!("/fhir/AuditEvent?patient={patient}"))
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    let events: Vec<serde_json::Value> = history.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["resource"].clone())
+        .collect();
+    let by_doctor: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event.to_string().contains("doctor-user"))
+        .collect();
+    assert!(by_doctor.iter().any(|e| e["outcome"] == "0"), "{events:?}");
+    assert!(by_doctor.iter().any(|e| e["outcome"] == "4"), "{events:?}");
+    assert!(
+        by_doctor
+            .iter()
+            .all(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT")
+    );
+    assert!(
+        by_doctor
+            .iter()
+            .all(|e| e.to_string().contains("1311234567"))
+    );
+    // Only their own: another id finds nothing; a member cannot read histories at all.
+    let other = world
+        .get(
+            &token,
+            &format!("/fhir/AuditEvent?patient={}", world.own.patient),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert!(other.json()["entry"].as_array().unwrap().is_empty());
+    let member = world
+        .get(&doctor, &format!("/fhir/AuditEvent?patient={patient}"))
+        .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN);
+
+    // Revoked by the patient: the very next request is refused.
+    let revoked = world
+        .call(
+            &token,
+            Method::DELETE,
+            &format!("/fhir/Consent/{consent_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    assert_eq!(world.get(&doctor, &uri).await.status, StatusCode::NOT_FOUND);
+    // Nobody else revokes it: another patient's consent is not found.
+    let theirs = world.consents["clinic"].clone();
+    let reply = world
+        .call(
+            &token,
+            Method::DELETE,
+            &format!("/fhir/Consent/{theirs}"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let clinic = world.token(&World::user("clinic", Role::Doctor)).await;
+    assert_eq!(
+        world
+            .get(
+                &clinic,
+                &format!("/fhir/Observation/{}", world.consented.observation)
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_facility_records_a_consent_at_reception_only_with_the_patients_card() {
+    let world = World::new().await;
+    let patient = world.unconsented.patient.clone();
+    let clerk = world.token(&World::user("clinic", Role::Clerk)).await;
+    let doctor = world.token(&World::user("clinic", Role::Doctor)).await;
+    let uri = format!("/fhir/Observation/{}", world.unconsented.observation);
+    assert_eq!(world.get(&doctor, &uri).await.status, StatusCode::NOT_FOUND);
+    let consent = |organisation: &str| {
+        json!({
+            "resourceType": "Consent",
+            "patient": {"reference": format!("Patient/{patient}")},
+            "provision": {"actor": [{"reference": {"reference": format!("Organization/{organisation}")}}]}
+        })
+        .to_string()
+    };
+    let post = |token: String, body: String, card: Option<(String, String)>| {
+        let world = &world;
+        async move {
+            let bearer = format!("Bearer {token}");
+            let mut headers = vec![("authorization", bearer.as_str())];
+            let card = card.unwrap_or_default();
+            if !card.0.is_empty() {
+                headers.push(("x-card-challenge", card.0.as_str()));
+                headers.push(("x-card-signature", card.1.as_str()));
+            }
+            world
+                .app
+                .request(Method::POST, "/fhir/Consent", &headers, Some(body))
+                .await
+        }
+    };
+    let account = auth::AccountId::new(super::PATIENT_ACCOUNT).unwrap();
+    let signed = |challenge: String, organisation: &str| {
+        let purpose = auth::consent_purpose(&auth::OrganisationId::new(organisation).unwrap());
+        let signature = world
+            .card
+            .sign(&auth::card_message(&purpose, &challenge, &account));
+        (challenge, signature)
+    };
+    // Without the card: refused.
+    let reply = post(clerk.clone(), consent("clinic"), None).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    // A card signature made for another organisation: refused.
+    let wrong = signed(world.challenge().await, "pharmacy");
+    let reply = post(clerk.clone(), consent("clinic"), Some(wrong)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    // A consent to another organisation than the clerk's own: refused.
+    let other = signed(world.challenge().await, "pharmacy");
+    let reply = post(clerk.clone(), consent("pharmacy"), Some(other)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    // The patient's card, signing for this clinic: recorded; the clinic's doctor now reads.
+    let card = signed(world.challenge().await, "clinic");
+    let reply = post(clerk.clone(), consent("clinic"), Some(card.clone())).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(world.get(&doctor, &uri).await.status, StatusCode::OK);
+    // The same signature again: the challenge was used.
+    let reply = post(clerk, consent("clinic"), Some(card)).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+}

@@ -383,3 +383,80 @@ fn check(
         None => Ok(()),
     }
 }
+
+/// The patient (with their own login) × every interaction × themself / other patients /
+/// nobody: their own compartment and nothing else, whatever id they put in the URL or query;
+/// writes (other than consents) refused.
+#[tokio::test]
+async fn the_patient_reaches_only_their_own_compartment() {
+    let world = World::new().await;
+    let token = world.patient_token().await;
+    let nonexistent = Seeded {
+        patient: "no-such-patient".into(),
+        observation: "no-such-observation".into(),
+        markers: world.own.markers.clone(),
+    };
+    let targets = [
+        (true, world.unconsented.clone()),
+        (false, world.consented.clone()),
+        (false, world.own.clone()),
+        (false, nonexistent),
+    ];
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    for (themself, target) in &targets {
+        for interaction in interactions(target) {
+            cases += 1;
+            let expect = if interaction.shape == Shape::Write {
+                Expect::Forbidden
+            } else if *themself {
+                Expect::Shown
+            } else {
+                Expect::Hidden
+            };
+            let mut headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
+            if let Some(content_type) = interaction.content_type {
+                headers.push(("content-type".into(), content_type.into()));
+            }
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let reply = world
+                .app
+                .request(
+                    interaction.method.clone(),
+                    &interaction.uri,
+                    &headers,
+                    interaction.body.clone(),
+                )
+                .await;
+            if let Err(problem) = check(&reply, expect, interaction.shape, target) {
+                failures.push(format!(
+                    "patient {} on {} (themself: {themself}): expected {expect:?}: {problem} ({} {})",
+                    interaction.name,
+                    target.patient,
+                    reply.status,
+                    truncate(&reply.text)
+                ));
+            }
+            if !themself {
+                for other in [&world.consented, &world.own] {
+                    if let Some(marker) = leaked(&reply.text, &other.markers) {
+                        failures.push(format!(
+                            "patient {}: another patient's {marker:?} leaked",
+                            interaction.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("security matrix (patient): {cases} cases");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

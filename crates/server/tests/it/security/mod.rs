@@ -121,7 +121,13 @@ pub struct World {
     /// Consented to nobody.
     pub unconsented: Seeded,
     pub consents: HashMap<String, String>,
+    /// The card of the patient account `pt-1`, which is the `unconsented` patient's.
+    pub card: auth::CardKey,
 }
+
+/// The patient account of the suite (the `unconsented` patient's) and its password.
+pub const PATIENT_ACCOUNT: &str = "pt-1";
+pub const PATIENT_PASSWORD: &str = "correct horse battery";
 
 /// Limits of a world (the defaults never throttle the suite).
 pub fn generous() -> server::security::AbuseSettings {
@@ -165,13 +171,15 @@ impl World {
                 .unwrap();
             keys.insert(client_id, key);
         }
+        let patients = Arc::new(auth::MemoryPatientDirectory::new());
         let tokens = auth::TokenService::new(
             auth::AuthSettings::new(ORIGIN, TOKEN_URL, format!("{ORIGIN}/fhir")),
             registry.clone(),
             Arc::new(auth::MemoryJtiCache::default()),
             auth::ServiceKey::generate().unwrap(),
         )
-        .unwrap();
+        .unwrap()
+        .with_patients(patients.clone());
         let (audit_key, _) =
             audit::AuditKey::load_or_generate(dir.path().join("audit-key.pem")).expect("audit key");
         std::fs::write(
@@ -195,6 +203,27 @@ impl World {
         let own = seed_own(&app).await;
         let consented = seed_synthetic(&app, 1).await;
         let unconsented = seed_synthetic(&app, 2).await;
+        let card = auth::CardKey::generate().unwrap();
+        {
+            use auth::PatientDirectory as _;
+            let password = auth::PasswordHash::with_iterations(
+                &auth::Password::new(PATIENT_PASSWORD).unwrap(),
+                auth::PasswordHash::MIN_ITERATIONS,
+            )
+            .unwrap();
+            patients
+                .add_account(
+                    auth::PatientAccount::new(
+                        auth::AccountId::new(PATIENT_ACCOUNT).unwrap(),
+                        unconsented.patient.clone(),
+                        password,
+                        card.public_key(),
+                    )
+                    .unwrap(),
+                )
+                .await
+                .unwrap();
+        }
         let mut consents = HashMap::new();
         let now = app::now();
         for organisation in organisations() {
@@ -221,7 +250,44 @@ impl World {
             consented,
             unconsented,
             consents,
+            card,
         }
+    }
+
+    /// A fresh challenge from `POST /auth/challenge`.
+    pub async fn challenge(&self) -> String {
+        let reply = self
+            .app
+            .request(Method::POST, "/auth/challenge", &[], None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["challenge"].as_str().unwrap().to_owned()
+    }
+
+    /// The patient login form: password and the card's signature of a fresh challenge.
+    pub async fn login_form(&self, password: &str) -> Vec<(String, String)> {
+        let challenge = self.challenge().await;
+        let account = auth::AccountId::new(PATIENT_ACCOUNT).unwrap();
+        let signature = self.card.sign(&auth::card_message(
+            auth::LOGIN_PURPOSE,
+            &challenge,
+            &account,
+        ));
+        vec![
+            ("grant_type".into(), auth::PATIENT_GRANT_TYPE.into()),
+            ("username".into(), PATIENT_ACCOUNT.into()),
+            ("password".into(), password.into()),
+            ("challenge".into(), challenge),
+            ("card_signature".into(), signature),
+        ]
+    }
+
+    /// An access token of the suite's patient (the `unconsented` patient).
+    pub async fn patient_token(&self) -> String {
+        let form = self.login_form(PATIENT_PASSWORD).await;
+        let reply = self.token_request(&form).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["access_token"].as_str().unwrap().to_owned()
     }
 
     /// The acting user of `organisation` in `role`.
@@ -409,7 +475,13 @@ async fn seeded(app: &TestApp, patient: &str) -> Seeded {
         .unwrap()
         .page
         .matches;
-    let observation = observations.first().expect("an Observation").id.clone();
+    // One the patient may see too (not 未告知/未提供).
+    let observation = observations
+        .iter()
+        .find(|o| !o.json.contains("UNINFORMED") && !o.json.contains("UNDELIVERED"))
+        .expect("an unflagged Observation")
+        .id
+        .clone();
     Seeded {
         patient: patient.to_owned(),
         observation,
