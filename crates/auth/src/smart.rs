@@ -16,10 +16,15 @@ impl TokenService {
     /// The JSON body of `/.well-known/smart-configuration` (SMART App Launch 2.x, §Metadata):
     /// only what Backend Services needs, all of it true of this service. Serve it as
     /// `application/json`, publicly cacheable.
+    /// With a patient directory, the patients' own grant (`PATIENT_GRANT_TYPE`) is listed too.
     pub fn smart_configuration(&self) -> Value {
+        let mut grants = vec![GRANT_TYPE];
+        if self.patient_directory().is_some() {
+            grants.push(crate::PATIENT_GRANT_TYPE);
+        }
         json!({
             "token_endpoint": self.settings().token_endpoint,
-            "grant_types_supported": [GRANT_TYPE],
+            "grant_types_supported": grants,
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
             "scopes_supported": policy::scopes_supported(),
