@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, tsunagu};
+use crate::support::{free_port, tsunagu};
 
 const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 /// The password `scripts/pg-cluster.sh` gives the cluster's superuser: must never reach the logs.
