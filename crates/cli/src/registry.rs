@@ -66,6 +66,17 @@ pub(crate) enum ClientCommand {
     Revoke { id: String },
     /// List the registered clients.
     List,
+    /// Generate a client system's ES384 key pair: the private key (PKCS#8 PEM, mode 0600) in
+    /// FILE, its public half as a JWK Set in `FILE.jwks.json`, what `client add --jwks` registers.
+    /// Refuses to replace either file.
+    Keygen {
+        /// Where to write the private key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's id in the JWK Set (assertions name it in their header).
+        #[arg(long, default_value = "demo-1")]
+        kid: String,
+    },
     /// Sign a client assertion with a client's ES384 key (as `serve --demo` writes them) and
     /// print it, for trying the token endpoint by hand (README). Valid for four minutes.
     Assertion {
@@ -158,8 +169,11 @@ pub(crate) async fn org(path: &Path, command: OrgCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Runs a `client` command on the registry file.
+/// Runs a `client` command on the registry file (`keygen` does not touch it).
 pub(crate) async fn client(path: &Path, command: ClientCommand) -> anyhow::Result<()> {
+    if let ClientCommand::Keygen { out, kid } = &command {
+        return keygen(out, kid);
+    }
     let registry = JsonFileRegistry::open(path).context("cannot open the registry")?;
     match command {
         ClientCommand::Add { id, org, jwks } => {
@@ -195,6 +209,7 @@ pub(crate) async fn client(path: &Path, command: ClientCommand) -> anyhow::Resul
                 );
             }
         }
+        ClientCommand::Keygen { .. } => unreachable!("handled before the registry is opened"),
         ClientCommand::Assertion {
             client,
             key,
@@ -235,5 +250,38 @@ pub(crate) async fn client(path: &Path, command: ClientCommand) -> anyhow::Resul
             );
         }
     }
+    Ok(())
+}
+
+/// `tsunagu client keygen`: a new ES384 key in `out` (0600) and its JWK Set in `out.jwks.json`.
+fn keygen(out: &Path, kid: &str) -> anyhow::Result<()> {
+    let mut jwks_path = out.as_os_str().to_owned();
+    jwks_path.push(".jwks.json");
+    let jwks_path = PathBuf::from(jwks_path);
+    for path in [out, jwks_path.as_path()] {
+        if path.exists() {
+            bail!(
+                "{} exists: not replacing it (remove it first to make a new key)",
+                path.display()
+            );
+        }
+    }
+    let key = auth::ClientKey::generate(kid).context("cannot generate a key")?;
+    let jwks = key.jwks();
+    // The set must be one `client add --jwks` accepts.
+    JwkSet::parse(&jwks.to_string()).context("the generated JWK Set is not valid")?;
+    key.save(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(&jwks_path, format!("{jwks:#}\n"))
+        .with_context(|| format!("cannot write {}", jwks_path.display()))?;
+    println!(
+        "private key (keep it on the client system only): {}",
+        out.display()
+    );
+    println!("public JWK Set (kid {kid}): {}", jwks_path.display());
+    println!(
+        "register it with: tsunagu client add --id CLIENT --org ORG --jwks {}",
+        jwks_path.display()
+    );
     Ok(())
 }

@@ -1,108 +1,127 @@
-//! End-to-end tests of the `tsunagu` binary: `serve --demo` answers over TCP and stops cleanly on
-//! SIGTERM; `import` loads the official examples and `export` writes them back as NDJSON; a
-//! PostgreSQL outage answers 503 and the service recovers by itself (`postgres_outage`); demo
-//! cards and patient accounts are made, used and disabled (`patients`).
+//! End-to-end tests of the `tsunagu` binary: `serve --demo` answers facility systems signed in
+//! with SMART Backend Services tokens over TCP, as far as each may see, and stops cleanly on
+//! SIGTERM with its audit log intact; `import` loads the official examples and `export` writes
+//! them back as NDJSON; a PostgreSQL outage answers 503 and the service recovers by itself
+//! (`postgres_outage`); demo cards and patient accounts are made, used and disabled (`patients`).
 
 mod patients;
 mod postgres_outage;
+mod support;
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn tsunagu() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tsunagu"))
-}
+use support::{DataDir, Facility, Server, request, tsunagu};
 
-/// A plain HTTP/1.1 GET; returns the status code and the body.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
+/// The demo patient whose first facility is the demo hospital (and never the demo clinic).
+const DEMO_PATIENT: &str = "demo-patient-001";
 
 #[test]
 fn serve_demo_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let data = DataDir::new(dir.path());
     let database = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let mut child = tsunagu()
-        .args([
-            "serve",
-            "--demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            &database,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tsunagu");
-    let started = Instant::now();
-    while http_get(port, "/readyz").map(|(status, _)| status) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (status, body) = http_get(port, "/fhir/Patient/demo-patient-001").expect("read");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"resourceType\":\"Patient\""));
-    let (status, body) = http_get(
-        port,
-        "/fhir/Observation?patient=demo-patient-001&category=laboratory&_sort=-date",
-    )
-    .expect("search");
-    assert_eq!(status, 200);
-    assert!(body.contains("\"type\":\"searchset\""));
+    let mut server = Server::start(
+        &data,
+        &["--demo", "--database", &database],
+        &[],
+        Duration::from_secs(60),
+    );
+    let port = server.port;
+    // `serve --demo` wrote the demo clients' keys beside the registry file.
+    let sign_in = |client: &str| {
+        Facility::sign_in(
+            port,
+            &data.registry(),
+            client,
+            &dir.path().join("demo").join(format!("{client}.pem")),
+            "demo-1",
+            "system/Patient.rs system/Observation.rs",
+        )
+    };
+    let mut hospital = sign_in("demo-hospital-system");
+    let read_path = format!("/fhir/Patient/{DEMO_PATIENT}");
+    let search_path =
+        format!("/fhir/Observation?patient={DEMO_PATIENT}&category=laboratory&_sort=-date");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "tsunagu exited with {status}");
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    // The patient's first facility reads what it holds without consent.
+    let token = hospital.token();
+    let read = request(port, "GET", &read_path, Some(&token), None).expect("read");
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(read.body.contains("\"resourceType\":\"Patient\""));
+    assert_eq!(read.json()["id"], DEMO_PATIENT);
+    let family = read.json()["name"][0]["family"]
+        .as_str()
+        .expect("the demo patient's family name")
+        .to_owned();
+    let search = request(port, "GET", &search_path, Some(&token), None).expect("search");
+    assert_eq!(search.status, 200, "{}", search.body);
+    assert!(search.body.contains("\"type\":\"searchset\""));
+    let results = search.json()["entry"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // The walk-through in the README shows this patient's lab results: there are some.
+    assert!(!results.is_empty(), "{}", search.body);
+    for entry in &results {
+        assert_eq!(entry["resource"]["resourceType"], "Observation");
+        assert_eq!(
+            entry["resource"]["subject"]["reference"],
+            format!("Patient/{DEMO_PATIENT}")
+        );
+    }
+
+    // Without a token: 401 asking for one, and nothing of the patient.
+    let anonymous = request(port, "GET", &read_path, None, None).expect("read");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert!(
+        anonymous
+            .header("www-authenticate")
+            .is_some_and(|value| value.starts_with("Bearer")),
+        "{:?}",
+        anonymous.headers
+    );
+    assert!(!anonymous.body.contains("\"resourceType\":\"Patient\""));
+
+    // A facility that never treated the patient, without their consent: as if there were none.
+    let mut clinic = sign_in("demo-clinic-system");
+    let token = clinic.token();
+    let refused = request(port, "GET", &read_path, Some(&token), None).expect("read");
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert!(
+        !refused.body.contains("\"resourceType\":\"Patient\"") && !refused.body.contains(&family),
+        "{}",
+        refused.body
+    );
+    let narrowed = request(port, "GET", &search_path, Some(&token), None).expect("search");
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(
+        narrowed.json()["entry"].as_array().map_or(0, Vec::len),
+        0,
+        "the clinic finds none of the patient's results: {}",
+        narrowed.body
+    );
+    server.assert_running();
+
+    let logs = server.stop();
     assert!(logs.contains("shutting down"), "{logs}");
     // No resource content reaches the logs.
     assert!(
-        !logs.contains("demo-patient-001")
+        !logs.contains(DEMO_PATIENT)
             && !logs.contains("山田")
+            && !logs.contains(&family)
             && !logs.contains("laboratory"),
         "{logs}"
     );
+    // Nor any assertion or access token.
+    for secret in hospital.secrets().chain(clinic.secrets()) {
+        assert!(!logs.contains(secret), "the logs show a credential: {logs}");
+    }
+    // Every answer above was recorded in the audit log, which verifies intact: two token
+    // issuances, the hospital's read and search, the refused anonymous read, the clinic's read
+    // and search.
+    let entries = data.verify_audit_log();
+    assert!(entries >= 7, "{entries} audit entries");
 }
 
 #[test]
@@ -249,6 +268,109 @@ fn organisations_and_clients_are_registered_listed_and_revoked() {
     assert_eq!(listed.trim(), "sys-a\torg-a\trevoked");
     let (_, organisations, _) = run(&["org", "list"]);
     assert_eq!(organisations.trim(), "org-a\thospital\tテスト病院");
+}
+
+/// `tsunagu client keygen` makes a key pair a facility system can be registered and sign in with,
+/// keeps the private key to its owner, and never replaces an existing key.
+#[test]
+fn client_keygen_writes_a_key_the_registry_accepts_and_never_replaces_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = dir.path().join("registry.json");
+    let key = dir.path().join("sys-a.pem");
+    let jwks = dir.path().join("sys-a.pem.jwks.json");
+    let keygen = || {
+        tsunagu()
+            .arg("--registry")
+            .arg(&registry)
+            .args(["client", "keygen", "--kid", "sys-a-1", "--out"])
+            .arg(&key)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run tsunagu")
+    };
+    let output = keygen();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sys-a.pem.jwks.json"));
+    assert!(
+        !registry.exists(),
+        "keygen needs no registry: it does not create one"
+    );
+    let private = std::fs::read_to_string(&key).expect("the private key");
+    assert!(
+        private.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS#8 PEM"
+    );
+    assert_eq!(
+        std::fs::metadata(&key).expect("key").permissions().mode() & 0o777,
+        0o600
+    );
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jwks).expect("the JWK Set")).expect("JSON");
+    let keys = set["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kid"], "sys-a-1");
+    assert_eq!(keys[0]["alg"], "ES384");
+    assert!(
+        keys[0].get("d").is_none(),
+        "the set holds the public half only"
+    );
+
+    support::run_ok([
+        "--registry",
+        registry.to_str().unwrap(),
+        "org",
+        "add",
+        "--id",
+        "org-a",
+        "--kind",
+        "clinic",
+        "--name",
+        "テスト診療所",
+        "--prefecture",
+        "13",
+        "--institution-number",
+        "1318814790",
+    ]);
+    support::run_ok([
+        "--registry",
+        registry.to_str().unwrap(),
+        "client",
+        "add",
+        "--id",
+        "sys-a",
+        "--org",
+        "org-a",
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
+    let assertion = support::run_ok([
+        "--registry",
+        registry.to_str().unwrap(),
+        "client",
+        "assertion",
+        "--client",
+        "sys-a",
+        "--kid",
+        "sys-a-1",
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(assertion.trim().split('.').count(), 3, "{assertion}");
+
+    // Run again: refused, and the key in place is the same.
+    let again = keygen();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&key).expect("key"), private);
 }
 
 /// `tsunagu audit verify` on a real log: intact, then edited behind the log's back (as someone

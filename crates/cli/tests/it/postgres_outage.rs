@@ -1,10 +1,13 @@
 //! PostgreSQL outages seen through the real binary: `tsunagu serve` on its own throwaway cluster
 //! (driven with `scripts/pg-cluster.sh`, not the shared `TEST_POSTGRES_URL` one, since the tests
-//! take the database away).
+//! take the database away), used the way a facility system uses it: registered with
+//! `tsunagu org add` and `tsunagu client add` (its key from `tsunagu client keygen`), signed in with
+//! a SMART Backend Services token, writing by submitting a JP-CLINS Bundle (the published
+//! lab-results example) and reading back the Patient that submission filed.
 //!
-//! * A database that is stopped: reads, searches, writes and `/readyz` answer 503 within seconds
-//!   instead of hanging, and the server keeps running; when the database comes back on the same
-//!   port, the same requests succeed again without restarting tsunagu.
+//! * A database that is stopped: reads, searches, submissions and `/readyz` answer 503 within
+//!   seconds instead of hanging, and the server keeps running; when the database comes back on the
+//!   same port, the same requests succeed again without restarting tsunagu.
 //! * A database that hangs (its processes stopped with SIGSTOP: what a stalled disk or a paused VM
 //!   looks like from outside, connections open but never answered): a request answers 503 once
 //!   the store's call timeout (statement timeout + connect timeout) has passed, and the service
@@ -13,21 +16,25 @@
 //! Needs PostgreSQL 15's server binaries in `/usr/lib/postgresql/15/bin`. Without them the tests
 //! print a loud SKIPPED notice and pass locally, but fail when `CI` is set.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{free_port, tsunagu};
+use serde_json::Value;
+
+use crate::support::{
+    CLIENT_TIMEOUT, DataDir, Facility, Server, request, request_within, run_ok, urlencode,
+};
 
 const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 /// The password `scripts/pg-cluster.sh` gives the cluster's superuser: must never reach the logs.
 const PASSWORD: &str = "tsunagu-test";
-/// The family name of the tests' Patient: must never reach the logs.
-const FAMILY: &str = "停電試験";
-/// Longest any one request may take: a request still unanswered after this counts as a hang.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The submission: the published JP-CLINS lab-results collection (a Patient and 4 Observations).
+const SUBMISSION: &str = "Bundle-Bundle-CLINS-Observations-Example-01.json";
+/// The facility patient-id system of a medical institution, followed by its 10-digit number.
+const FACILITY_PATIENT_ID_SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.1";
+/// What the test facility's token asks for: reading patients and results, submitting Bundles.
+const SCOPE: &str = "system/Patient.rs system/Observation.rs system/Bundle.c";
 /// How quickly a request must answer 503 once the database is stopped (the default connect and
 /// wait timeouts are 5 s each; a refused connection is much faster than either).
 const UNAVAILABLE_WITHIN: Duration = Duration::from_secs(6);
@@ -46,24 +53,22 @@ fn a_stopped_database_answers_503_and_the_service_recovers_without_a_restart() {
     }
     let cluster = Cluster::start();
     // Default pool settings: what an operator gets without tuning.
-    let (mut server, port) = Server::spawn(&cluster, &[]);
-    let (id, stored) = create_patient(port);
-    let read_path = format!("/fhir/Patient/{id}");
+    let mut site = Site::start(&cluster, &[]);
+    let submission = site.submit_and_read_back();
+    let read_path = format!("/fhir/Patient/{}", submission.patient);
+    let bundle = submission.bundle.to_string();
 
     // The database goes away: its connections are terminated and new ones are refused.
+    let token = site.facility.token();
     cluster.stop("fast");
     let down: [(&str, &str, Option<&str>); 3] = [
         ("GET", &read_path, None),
         ("GET", "/fhir/Patient?family=x", None),
-        (
-            "POST",
-            "/fhir/Patient",
-            Some(r#"{"resourceType":"Patient"}"#),
-        ),
+        ("POST", "/fhir/Bundle", Some(&bundle)),
     ];
     for (method, path, body) in down {
         let started = Instant::now();
-        let reply = request(port, method, path, body).unwrap_or_else(|| {
+        let reply = request(site.port(), method, path, Some(&token), body).unwrap_or_else(|| {
             panic!("{method} {path} hung or failed while the database was down")
         });
         let took = started.elapsed();
@@ -83,26 +88,40 @@ fn a_stopped_database_answers_503_and_the_service_recovers_without_a_restart() {
         );
     }
     let started = Instant::now();
-    let ready = request(port, "GET", "/readyz", None).expect("/readyz answered");
+    let ready = request(site.port(), "GET", "/readyz", None, None).expect("/readyz answered");
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert!(started.elapsed() < UNAVAILABLE_WITHIN);
     assert!(ready.header("retry-after").is_some(), "{}", ready.body);
     assert!(ready.body.contains("OperationOutcome"), "{}", ready.body);
-    server.assert_running();
+    site.server.assert_running();
 
     // The database comes back on the same port with the same data; tsunagu is not restarted.
     cluster.restart();
-    assert_recovers(port, &read_path, &stored);
-    server.assert_running();
+    site.assert_recovers(&submission);
+    site.server.assert_running();
 
+    let Site {
+        server,
+        facility,
+        data,
+        ..
+    } = site;
     let logs = server.stop();
     assert!(logs.contains("shutting down"), "{logs}");
-    // Neither the database password nor patient data reaches the logs.
+    // Neither the database password, nor patient data, nor a credential reaches the logs.
     assert!(
         !logs.contains(PASSWORD),
         "the logs show the database password"
     );
-    assert!(!logs.contains(FAMILY) && !logs.contains(&id), "{logs}");
+    assert!(
+        !logs.contains(&submission.family) && !logs.contains(&submission.patient),
+        "{logs}"
+    );
+    for secret in facility.secrets() {
+        assert!(!logs.contains(secret), "the logs show a credential: {logs}");
+    }
+    // The audit log, written while the database was down too, verifies intact.
+    assert!(data.verify_audit_log() > 0);
 }
 
 #[test]
@@ -114,7 +133,7 @@ fn a_hung_database_answers_503_after_the_call_timeout_and_the_service_recovers()
     }
     let cluster = Cluster::start();
     // Short timeouts: the store's call timeout is their sum, 2 s.
-    let (mut server, port) = Server::spawn(
+    let mut site = Site::start(
         &cluster,
         &[
             "--pg-connect-timeout-ms",
@@ -125,15 +144,19 @@ fn a_hung_database_answers_503_after_the_call_timeout_and_the_service_recovers()
             "1000",
         ],
     );
-    let (id, stored) = create_patient(port);
-    let read_path = format!("/fhir/Patient/{id}");
+    let submission = site.submit_and_read_back();
+    let read_path = format!("/fhir/Patient/{}", submission.patient);
 
+    let token = site.facility.token();
     cluster.signal("freeze");
     // The read takes an idle pooled connection and sends its query, which is never answered (the
     // kernel still acknowledges, so TCP sees nothing wrong): the call timeout ends the wait.
-    for path in [read_path.as_str(), "/readyz"] {
+    for (path, bearer) in [
+        (read_path.as_str(), Some(token.as_str())),
+        ("/readyz", None),
+    ] {
         let started = Instant::now();
-        let reply = request_within(port, "GET", path, None, CLIENT_TIMEOUT)
+        let reply = request_within(site.port(), "GET", path, bearer, None, CLIENT_TIMEOUT)
             .unwrap_or_else(|| panic!("{path} hung for {CLIENT_TIMEOUT:?}"));
         assert_eq!(reply.status, 503, "{}", reply.body);
         assert!(reply.header("retry-after").is_some(), "{}", reply.body);
@@ -143,54 +166,279 @@ fn a_hung_database_answers_503_after_the_call_timeout_and_the_service_recovers()
             started.elapsed()
         );
     }
-    server.assert_running();
+    site.server.assert_running();
 
     // The database resumes; tsunagu serves again without a restart.
     cluster.signal("thaw");
-    assert_recovers(port, &read_path, &stored);
-    server.assert_running();
-    server.stop();
+    site.assert_recovers(&submission);
+    site.server.assert_running();
+    site.server.stop();
 }
 
-/// Creates a Patient while the database is up and reads it back; returns its id and the stored
-/// resource.
-fn create_patient(port: u16) -> (String, serde_json::Value) {
-    let body = format!(r#"{{"resourceType":"Patient","name":[{{"family":"{FAMILY}"}}]}}"#);
-    let created = request(port, "POST", "/fhir/Patient", Some(&body)).expect("create answered");
-    assert_eq!(created.status, 201, "{}", created.body);
-    let stored = created.json();
-    let id = stored["id"].as_str().expect("an id").to_owned();
-    let read = request(port, "GET", &format!("/fhir/Patient/{id}"), None).expect("read answered");
-    assert_eq!(read.status, 200, "{}", read.body);
-    assert_eq!(read.json(), stored);
-    (id, stored)
+/// The test hospital's submission, and what the server filed it as.
+struct Submission {
+    /// The JP-CLINS Bundle as submitted.
+    bundle: Value,
+    /// The id of the Patient it was filed under.
+    patient: String,
+    /// That Patient as read back (resource and version).
+    stored: Value,
+    /// The patient's family name in the fixture: must never reach the logs.
+    family: String,
 }
 
-/// Polls the read until it answers 200 (503 meanwhile) within [`RECOVERY_WITHIN`]; then the same
-/// resource must come back, `/readyz` must say ready, and a write must succeed.
-fn assert_recovers(port: u16, read_path: &str, stored: &serde_json::Value) {
-    let started = Instant::now();
-    let after = loop {
-        let reply = request(port, "GET", read_path, None).expect("read answered");
-        if reply.status == 200 {
-            break reply;
-        }
-        assert_eq!(reply.status, 503, "{}", reply.body);
-        assert!(
-            started.elapsed() < RECOVERY_WITHIN,
-            "still 503 {:?} after the database came back",
-            started.elapsed()
+/// `tsunagu serve` on a cluster, with the test hospital registered and signed in.
+struct Site {
+    server: Server,
+    facility: Facility,
+    data: DataDir,
+    _dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// Registers the test hospital (with the institution number of the submission's identifier)
+    /// and its client system (a key made by `tsunagu client keygen`), starts `tsunagu serve` on
+    /// `cluster`'s database with `extra` arguments, and signs the hospital in.
+    fn start(cluster: &Cluster, extra: &[&str]) -> Site {
+        let dir = tempfile::tempdir().expect("data directory");
+        let data = DataDir::new(dir.path());
+        let institution = institution_number(&submission_bundle());
+        let registry = data.registry();
+        let key = dir.path().join("test-hospital-system.pem");
+        let registry_arg = registry.to_str().expect("a UTF-8 path");
+        run_ok([
+            "--registry",
+            registry_arg,
+            "org",
+            "add",
+            "--id",
+            "test-hospital",
+            "--kind",
+            "hospital",
+            "--name",
+            "停電試験病院",
+            "--prefecture",
+            &institution[..2],
+            "--institution-number",
+            &institution,
+        ]);
+        run_ok([
+            "client",
+            "keygen",
+            "--kid",
+            "test-1",
+            "--out",
+            key.to_str().expect("a UTF-8 path"),
+        ]);
+        let mut jwks = key.clone().into_os_string();
+        jwks.push(".jwks.json");
+        run_ok([
+            "--registry",
+            registry_arg,
+            "client",
+            "add",
+            "--id",
+            "test-hospital-system",
+            "--org",
+            "test-hospital",
+            "--jwks",
+            PathBuf::from(jwks).to_str().expect("a UTF-8 path"),
+        ]);
+        let url = cluster.url();
+        // The database URL through the environment, so that the password is not on a command
+        // line either.
+        let server = Server::start(
+            &data,
+            extra,
+            &[("TSUNAGU_DATABASE", url.as_str())],
+            Duration::from_secs(60),
         );
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    assert_eq!(&after.json(), stored, "the same resource, same version");
-    assert_eq!(
-        request(port, "GET", "/readyz", None).map(|reply| reply.status),
-        Some(200)
+        let facility = Facility::sign_in(
+            server.port,
+            &registry,
+            "test-hospital-system",
+            &key,
+            "test-1",
+            SCOPE,
+        );
+        Site {
+            server,
+            facility,
+            data,
+            _dir: dir,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Submits the JP-CLINS Bundle while the database is up, finds the Patient it was filed
+    /// under by the hospital's own patient id, and reads that Patient back.
+    fn submit_and_read_back(&mut self) -> Submission {
+        let bundle = submission_bundle();
+        let token = self.facility.token();
+        let submitted = request(
+            self.port(),
+            "POST",
+            "/fhir/Bundle",
+            Some(&token),
+            Some(&bundle.to_string()),
+        )
+        .expect("submission answered");
+        assert_eq!(submitted.status, 201, "{}", submitted.body);
+        assert_eq!(
+            submitted.json()["identifier"]["value"],
+            bundle["identifier"]["value"]
+        );
+
+        let patient_entry = bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| &entry["resource"])
+            .find(|resource| resource["resourceType"] == "Patient")
+            .expect("the submission's Patient");
+        let system = format!(
+            "{FACILITY_PATIENT_ID_SYSTEM}{}",
+            institution_number(&bundle)
+        );
+        let local_id = patient_entry["identifier"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|identifier| identifier["system"] == system.as_str())
+            .and_then(|identifier| identifier["value"].as_str())
+            .expect("the hospital's patient id");
+        let family = patient_entry["name"][0]["family"]
+            .as_str()
+            .expect("a family name")
+            .to_owned();
+        let found = request(
+            self.port(),
+            "GET",
+            &format!(
+                "/fhir/Patient?identifier={}",
+                urlencode(&format!("{system}|{local_id}"))
+            ),
+            Some(&token),
+            None,
+        )
+        .expect("search answered");
+        assert_eq!(found.status, 200, "{}", found.body);
+        let matches = found.json()["entry"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(matches.len(), 1, "one Patient filed: {}", found.body);
+        let patient = matches[0]["resource"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+
+        let read = request(
+            self.port(),
+            "GET",
+            &format!("/fhir/Patient/{patient}"),
+            Some(&token),
+            None,
+        )
+        .expect("read answered");
+        assert_eq!(read.status, 200, "{}", read.body);
+        let stored = read.json();
+        assert_eq!(
+            stored, matches[0]["resource"],
+            "the search found what reads"
+        );
+        assert!(read.body.contains(&family), "{}", read.body);
+        // The submission's results were unpacked and are the hospital's to read.
+        let results = request(
+            self.port(),
+            "GET",
+            &format!("/fhir/Observation?patient={patient}&_summary=count"),
+            Some(&token),
+            None,
+        )
+        .expect("search answered");
+        assert_eq!(results.status, 200, "{}", results.body);
+        assert_eq!(results.json()["total"], 4, "{}", results.body);
+        Submission {
+            bundle,
+            patient,
+            stored,
+            family,
+        }
+    }
+
+    /// Polls the read until it answers 200 (503 meanwhile) within [`RECOVERY_WITHIN`]; then the
+    /// same Patient must come back, `/readyz` must say ready, and submitting the Bundle again must
+    /// succeed (replacing the first submission).
+    fn assert_recovers(&mut self, submission: &Submission) {
+        let read_path = format!("/fhir/Patient/{}", submission.patient);
+        let started = Instant::now();
+        let after = loop {
+            let token = self.facility.token();
+            let reply =
+                request(self.port(), "GET", &read_path, Some(&token), None).expect("read answered");
+            if reply.status == 200 {
+                break reply;
+            }
+            assert_eq!(reply.status, 503, "{}", reply.body);
+            assert!(
+                started.elapsed() < RECOVERY_WITHIN,
+                "still 503 {:?} after the database came back",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert_eq!(
+            after.json(),
+            submission.stored,
+            "the same resource, same version"
+        );
+        assert_eq!(
+            request(self.port(), "GET", "/readyz", None, None).map(|reply| reply.status),
+            Some(200)
+        );
+        let token = self.facility.token();
+        let resubmitted = request(
+            self.port(),
+            "POST",
+            "/fhir/Bundle",
+            Some(&token),
+            Some(&submission.bundle.to_string()),
+        )
+        .expect("submission answered");
+        assert_eq!(
+            resubmitted.status, 200,
+            "writes recover too (a resubmission replaces the first): {}",
+            resubmitted.body
+        );
+    }
+}
+
+/// The published JP-CLINS lab-results collection.
+fn submission_bundle() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/jp/clins")
+        .join(SUBMISSION);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The submitting facility's institution number: the first part of the Bundle identifier.
+fn institution_number(bundle: &Value) -> String {
+    let number = bundle["identifier"]["value"]
+        .as_str()
+        .and_then(|value| value.split('^').next())
+        .expect("a JP-CLINS Bundle identifier")
+        .to_owned();
+    assert!(
+        number.len() == 10 && number.bytes().all(|b| b.is_ascii_digit()),
+        "{number}"
     );
-    let body = r#"{"resourceType":"Patient"}"#;
-    let written = request(port, "POST", "/fhir/Patient", Some(body)).expect("create answered");
-    assert_eq!(written.status, 201, "writes recover too: {}", written.body);
+    number
 }
 
 /// Whether PostgreSQL's server binaries are installed; prints a loud notice when they are not.
@@ -280,173 +528,4 @@ fn pg_cluster(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// `tsunagu serve` with its logs in a file (a pipe nobody reads could fill up and block it);
-/// killed on drop if the test did not stop it.
-struct Server {
-    child: Child,
-    port: u16,
-    log_path: PathBuf,
-}
-
-impl Server {
-    /// Starts `tsunagu serve` on `cluster`'s database with `extra` arguments, on a free port, and
-    /// waits until it is ready; returns it and its port.
-    fn spawn(cluster: &Cluster, extra: &[&str]) -> (Server, u16) {
-        let port = free_port();
-        let log_path = cluster.dir.path().join("tsunagu.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = tsunagu()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            // Through the environment, so that the password is not on a command line either.
-            .env("TSUNAGU_DATABASE", cluster.url())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tsunagu");
-        let mut server = Server {
-            child,
-            port,
-            log_path,
-        };
-        server.wait_until_ready();
-        (server, port)
-    }
-
-    fn wait_until_ready(&mut self) {
-        let started = Instant::now();
-        while request(self.port, "GET", "/readyz", None).map(|reply| reply.status) != Some(200) {
-            self.assert_running();
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the server did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("try_wait") {
-            panic!("tsunagu exited with {status}: {}", self.logs());
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    /// Stops the server with SIGTERM, asserts it exits cleanly and returns its logs.
-    fn stop(mut self) -> String {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let status = self.child.wait().expect("wait");
-        let logs = self.logs();
-        assert!(status.success(), "tsunagu exited with {status}: {logs}");
-        logs
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// An HTTP response: status, headers (names lower-cased) and body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).expect("a JSON body")
-    }
-}
-
-/// One HTTP/1.1 request on a new connection, `Connection: close`; None when it cannot connect or
-/// no complete response arrives within [`CLIENT_TIMEOUT`].
-fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<Reply> {
-    request_within(port, method, path, body, CLIENT_TIMEOUT)
-}
-
-/// [`request`] with another timeout (of connecting, and of each read or write).
-fn request_within(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    timeout: Duration,
-) -> Option<Reply> {
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&address, timeout).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
-    stream.set_write_timeout(Some(timeout)).ok()?;
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).ok()?;
-    let status = status_line.split(' ').nth(1)?.parse().ok()?;
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let mut raw = Vec::new();
-    reader.read_to_end(&mut raw).ok()?;
-    let chunked = headers
-        .iter()
-        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
-    let raw = if chunked { dechunk(&raw)? } else { raw };
-    Some(Reply {
-        status,
-        headers,
-        body: String::from_utf8(raw).ok()?,
-    })
-}
-
-/// Decodes a `Transfer-Encoding: chunked` body.
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|pair| pair == b"\r\n")?;
-        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return Some(body);
-        }
-        body.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
 }
