@@ -248,7 +248,7 @@ pub(crate) async fn register_access(registry_path: &Path, origin: &str) -> anyho
     for line in lines {
         println!("{line}");
     }
-    println!("token endpoint: {origin}/auth/token  (README: \"Trying it\")");
+    println!("token endpoint: {origin}/auth/token  (README: \"A walk through the API\")");
     Ok(())
 }
 
