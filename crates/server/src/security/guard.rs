@@ -337,10 +337,13 @@ pub(crate) async fn guard(
         },
     };
     if let Err(retry_after) = security.limiter.check(&caller.limit_key(), Instant::now()) {
-        tracing::warn!(
-            caller = %caller.limit_key(),
-            "rate limit exceeded"
-        );
+        // The client id of a facility system, never a patient's account.
+        match &caller {
+            Caller::Member(principal) => {
+                tracing::warn!(client = principal.client_id.as_str(), "rate limit exceeded")
+            }
+            Caller::Patient { .. } => tracing::warn!("rate limit exceeded by a patient account"),
+        }
         return ApiError::TooManyRequests { retry_after }.into_response();
     }
     if let Err(refusal) = check_scopes(&caller, &target) {

@@ -593,3 +593,34 @@ async fn a_facility_records_a_consent_at_reception_only_with_the_patients_card()
     let reply = post(clerk, consent("clinic"), Some(card)).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
 }
+
+#[tokio::test]
+async fn a_paging_link_carries_no_access_to_whoever_follows_it() {
+    let world = World::new().await;
+    let author = world.token(&World::user("author", Role::Doctor)).await;
+    let first = world
+        .get(
+            &author,
+            &format!("/fhir/Observation?patient={}&_count=1", world.own.patient),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let next = first.link("next").expect("a next link");
+    let second = world.get(&author, &next).await;
+    assert_eq!(second.match_ids().len(), 1, "{}", second.text);
+    // Another hospital without consent follows the same link: its search is narrowed for it, and
+    // the cursor, bound to the query it was issued for, does not fit that search: refused.
+    let other = world
+        .token(&World::user("other-hospital", Role::Doctor))
+        .await;
+    let followed = world.get(&other, &next).await;
+    assert_eq!(
+        followed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        followed.text
+    );
+    assert!(followed.match_ids().is_empty(), "{}", followed.text);
+    assert!(leaked(&followed.text, &world.own.markers).is_none());
+    assert!(!followed.text.contains(&world.own.observation));
+}
