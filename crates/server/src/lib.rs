@@ -128,10 +128,23 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    if let Some(security) = &state.security {
+        let stats = security.audit().stats();
+        text.push_str(&format!(
+            "# HELP tsunagu_audit_appends_total Audit entries committed.\n\
+             # TYPE tsunagu_audit_appends_total counter\n\
+             tsunagu_audit_appends_total {}\n\
+             # HELP tsunagu_audit_batches_total Audit group commits (one fsync each).\n\
+             # TYPE tsunagu_audit_batches_total counter\n\
+             tsunagu_audit_batches_total {}\n\
+             # HELP tsunagu_audit_failed_batches_total Audit group commits that failed.\n\
+             # TYPE tsunagu_audit_failed_batches_total counter\n\
+             tsunagu_audit_failed_batches_total {}\n",
+            stats.appends, stats.batches, stats.failed_batches
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn home() -> Html<&'static str> {

@@ -280,6 +280,13 @@ async fn a_failing_audit_store_answers_503_without_data() {
         "the service recovers: {}",
         reply.text
     );
+    // The failed commit is counted for the operators.
+    let metrics = world.app.get("/metrics").await.text;
+    let failed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tsunagu_audit_failed_batches_total "))
+        .expect("the audit metrics");
+    assert!(failed.parse::<u64>().unwrap() >= 1, "{metrics}");
 }
 
 #[tokio::test]
