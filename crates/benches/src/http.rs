@@ -29,8 +29,29 @@ enum Framing {
 
 /// A `GET` request for `path`, asking for FHIR JSON.
 pub fn get_request(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/fhir+json\r\n\r\n")
-        .into_bytes()
+    get_request_with(path, &[])
+}
+
+/// A `GET` request for `path`, asking for FHIR JSON, with extra `(name, value)` header lines
+/// (e.g. `("Authorization", "Bearer …")`). Names and values are written as given: they must not
+/// contain line breaks.
+pub fn get_request_with(path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let extra: usize = headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    let mut request = String::with_capacity(80 + path.len() + extra);
+    request.push_str("GET ");
+    request.push_str(path);
+    request.push_str(" HTTP/1.1\r\nHost: bench\r\nAccept: application/fhir+json\r\n");
+    for (name, value) in headers {
+        request.push_str(name);
+        request.push_str(": ");
+        request.push_str(value);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {

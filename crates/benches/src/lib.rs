@@ -6,7 +6,8 @@
 //!
 //! This library holds the deterministic synthetic population ([`population`]), loading it through
 //! the transaction path ([`load`]), the system under test ([`setup`]), latency measurement with
-//! exact percentiles ([`measure`]) and reporting ([`report`]). Timings are never asserted anywhere.
+//! exact percentiles ([`measure`]), reporting ([`report`]) and the server's security layer for the
+//! secured HTTP runs ([`security`]). Timings are never asserted anywhere.
 
 pub mod cpu;
 pub mod http;
@@ -15,4 +16,5 @@ pub mod measure;
 pub mod population;
 pub mod report;
 pub mod rng;
+pub mod security;
 pub mod setup;

@@ -2,7 +2,7 @@
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{Connection, Response, get_request};
+use super::{Connection, Response, get_request, get_request_with};
 
 /// Serves `responses` (raw bytes) in order, one per request read, over an in-memory pipe.
 async fn exchange(responses: &[&str]) -> Vec<std::io::Result<Response>> {
@@ -67,4 +67,20 @@ async fn content_length_and_chunked_responses_on_one_connection() {
 async fn a_response_without_framing_is_an_error() {
     let results = exchange(&["HTTP/1.1 200 OK\r\n\r\nbody"]).await;
     assert!(results[0].is_err());
+}
+
+#[test]
+fn extra_headers_come_before_the_blank_line() {
+    assert_eq!(
+        get_request("/fhir/Patient/1"),
+        b"GET /fhir/Patient/1 HTTP/1.1\r\nHost: bench\r\nAccept: application/fhir+json\r\n\r\n"
+    );
+    assert_eq!(
+        String::from_utf8(get_request_with(
+            "/fhir/Patient/1",
+            &[("Authorization", "Bearer abc")]
+        ))
+        .expect("ASCII"),
+        "GET /fhir/Patient/1 HTTP/1.1\r\nHost: bench\r\nAccept: application/fhir+json\r\nAuthorization: Bearer abc\r\n\r\n"
+    );
 }
