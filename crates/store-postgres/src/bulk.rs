@@ -96,6 +96,97 @@ pub(crate) async fn create(
         .collect())
 }
 
+/// Writes a run of plain creates inside a `write` call's transaction with the COPYs of a bulk
+/// create, when none of their (type, id) exists yet, live or deleted, and no two share one: then
+/// the rows are exactly those the per-resource path would write, in one round trip per table.
+/// Returns `None`, having written nothing, when the run must take the per-resource path instead
+/// (re-creating a deleted resource, or a duplicate the per-resource path reports). A concurrent
+/// transaction creating one of the ids between the check and the COPY makes the COPY fail as a
+/// duplicate, as the per-resource insert would.
+///
+/// Every op of `ops` must be a `WriteOp::Create` without a condition; their bodies are stamped in
+/// place (and stamped again if the call is retried).
+///
+/// # Errors
+/// As the COPYs of a bulk create.
+pub(crate) async fn create_run(
+    transaction: &Transaction<'_>,
+    params: &ParamIds,
+    ops: &mut [store::WriteOp],
+    now: Timestamp,
+) -> Result<Option<Vec<StoredResource>>> {
+    let mut writes = Vec::with_capacity(ops.len());
+    for op in ops.iter_mut() {
+        let store::WriteOp::Create { write, .. } = op else {
+            return Err(Fault(StoreError::internal("a COPY run holds only creates")));
+        };
+        write::check_names(&write.resource_type, &write.id)?;
+        writes.push(std::mem::replace(write, placeholder()));
+    }
+    let result = async {
+        if store::check_bulk_unique(&writes).is_err() || any_exists(transaction, &writes).await? {
+            return Ok(None);
+        }
+        let mut prepared = std::mem::take(&mut writes)
+            .into_iter()
+            .map(|write| Prepared::new(params, write))
+            .collect::<Result<Vec<_>>>()?;
+        let copied = copy_all(transaction, &mut prepared, now).await;
+        writes = prepared
+            .into_iter()
+            .map(|prepared| prepared.write)
+            .collect();
+        let jsons = copied?;
+        Ok(Some(
+            writes
+                .iter()
+                .zip(jsons)
+                .map(|(write, json)| StoredResource {
+                    resource_type: write.resource_type.clone(),
+                    id: write.id.clone(),
+                    version: 1,
+                    last_updated: now,
+                    deleted: false,
+                    json,
+                })
+                .collect(),
+        ))
+    }
+    .await;
+    // The writes go back into the call's operations whatever happened: a retried call, or the
+    // per-resource path, writes them again.
+    for (op, write) in ops.iter_mut().zip(writes) {
+        if let store::WriteOp::Create { write: slot, .. } = op {
+            *slot = write;
+        }
+    }
+    result
+}
+
+/// An empty write held in an operation while its own write is being copied.
+fn placeholder() -> ResourceWrite {
+    ResourceWrite {
+        resource_type: String::new(),
+        id: String::new(),
+        body: serde_json::Value::Null,
+        index: Vec::new(),
+        compartments: Vec::new(),
+    }
+}
+
+/// Whether any of the writes' (type, id) exists already, live or deleted.
+async fn any_exists(transaction: &Transaction<'_>, writes: &[ResourceWrite]) -> Result<bool> {
+    let types: Vec<&str> = writes.iter().map(|w| w.resource_type.as_str()).collect();
+    let ids: Vec<&str> = writes.iter().map(|w| w.id.as_str()).collect();
+    let statement = transaction
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM resource r              JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON r.type = u.t AND r.id = u.i)",
+        )
+        .await?;
+    let row = transaction.query_one(&statement, &[&types, &ids]).await?;
+    Ok(row.try_get(0)?)
+}
+
 /// One resource of the call with everything its rows need that does not depend on the time.
 struct Prepared {
     write: ResourceWrite,

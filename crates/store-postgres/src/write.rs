@@ -42,7 +42,19 @@ pub(crate) async fn apply(
     now: Timestamp,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(ops.len());
-    for (index, op) in ops.iter_mut().enumerate() {
+    let mut index = 0;
+    while index < ops.len() {
+        let run = plain_creates(&ops[index..]);
+        if run >= MIN_COPY_RUN
+            && let Some(created) =
+                crate::bulk::create_run(transaction, params, &mut ops[index..index + run], now)
+                    .await?
+        {
+            outcomes.extend(created.into_iter().map(WriteOutcome::Created));
+            index += run;
+            continue;
+        }
+        let op = &mut ops[index];
         let outcome = match op {
             WriteOp::Create {
                 write,
@@ -58,8 +70,28 @@ pub(crate) async fn apply(
             } => delete(transaction, index, resource_type, id, *if_match, now).await?,
         };
         outcomes.push(outcome);
+        index += 1;
     }
     Ok(outcomes)
+}
+
+/// The shortest run of consecutive plain creates written with COPY instead of statements per
+/// resource (below it the COPYs' own round trips cost more than they save).
+const MIN_COPY_RUN: usize = 8;
+
+/// How many operations at the start of `ops` are creates without a condition.
+fn plain_creates(ops: &[WriteOp]) -> usize {
+    ops.iter()
+        .take_while(|op| {
+            matches!(
+                op,
+                WriteOp::Create {
+                    if_none_exist: None,
+                    ..
+                }
+            )
+        })
+        .count()
 }
 
 /// The `resource` row of a logical resource, live or deleted, locked for this transaction.

@@ -196,20 +196,19 @@ async fn bulk_create_writes_the_rows_of_plain_creates() {
     };
     let created = TestDatabase::create(&admin_url).await;
     let bulk = TestDatabase::create(&admin_url).await;
+    let in_one_write = TestDatabase::create(&admin_url).await;
 
-    let ops = population()
-        .into_iter()
-        .map(|write| WriteOp::Create {
-            write,
-            if_none_exist: None,
-        })
-        .collect();
-    created
-        .store()
-        .await
-        .write(ops)
-        .await
-        .expect("plain creates");
+    // The reference: one create per write call, each through the per-resource statements.
+    let store = created.store().await;
+    for write in population() {
+        store
+            .write(vec![WriteOp::Create {
+                write,
+                if_none_exist: None,
+            }])
+            .await
+            .expect("a plain create");
+    }
     let stored = bulk
         .store()
         .await
@@ -217,8 +216,30 @@ async fn bulk_create_writes_the_rows_of_plain_creates() {
         .await
         .expect("bulk create");
     assert_eq!(stored.len(), 460);
+    // All creates in one write call: a run of plain creates, written with COPY.
+    let ops = population()
+        .into_iter()
+        .map(|write| WriteOp::Create {
+            write,
+            if_none_exist: None,
+        })
+        .collect();
+    let outcomes = in_one_write
+        .store()
+        .await
+        .write(ops)
+        .await
+        .expect("plain creates in one write");
+    assert!(outcomes.iter().all(
+        |outcome| matches!(outcome, store::WriteOutcome::Created(stored) if stored.version == 1)
+    ));
 
     let expected = table_rows(&created.url).await;
+    assert_eq!(
+        table_rows(&in_one_write.url).await,
+        expected,
+        "a run of creates in one write call writes the rows of separate creates"
+    );
     let found = table_rows(&bulk.url).await;
     let only_in = |these: &[String], those: &[String]| -> Vec<String> {
         let those: HashSet<&String> = those.iter().collect();
@@ -282,4 +303,71 @@ async fn concurrent_bulk_loads_of_the_same_ids_let_one_through() {
     let (patients, _) = stores[0].scan("Patient", None, 100).await.expect("scan");
     assert_eq!(patients.len(), 40);
     assert!(patients.iter().all(|patient| patient.version == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_creates_that_cannot_be_copied_takes_the_per_resource_path() {
+    let Some(admin_url) =
+        test_url("a_run_of_creates_that_cannot_be_copied_takes_the_per_resource_path")
+    else {
+        return;
+    };
+    let database = TestDatabase::create(&admin_url).await;
+    let store = database.store().await;
+    let creates = |writes: Vec<ResourceWrite>| -> Vec<WriteOp> {
+        writes
+            .into_iter()
+            .map(|write| WriteOp::Create {
+                write,
+                if_none_exist: None,
+            })
+            .collect()
+    };
+    let mut writes = population();
+    writes.truncate(20);
+    // One of them existed and was deleted: the run re-creates it (version 3: created, deleted,
+    // created again), as single creates do.
+    store
+        .write(creates(vec![writes[5].clone()]))
+        .await
+        .expect("create");
+    let deleted = store
+        .write(vec![WriteOp::Delete {
+            resource_type: writes[5].resource_type.clone(),
+            id: writes[5].id.clone(),
+            if_match: None,
+        }])
+        .await
+        .expect("delete");
+    assert!(matches!(deleted[0], store::WriteOutcome::Deleted { .. }));
+    let outcomes = store.write(creates(writes.clone())).await.expect("the run");
+    assert_eq!(outcomes.len(), 20);
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let store::WriteOutcome::Created(stored) = outcome else {
+            panic!("op {index}: {outcome:?}");
+        };
+        assert_eq!(stored.id, writes[index].id);
+        assert_eq!(stored.version, if index == 5 { 3 } else { 1 });
+    }
+    // Any of them again: a duplicate, and nothing of the call is written.
+    let mut again = population();
+    again.truncate(30);
+    let error = store.write(creates(again.clone())).await.unwrap_err();
+    assert!(
+        matches!(error, store::StoreError::Duplicate(_)),
+        "{error:?}"
+    );
+    let fresh = store
+        .read(&again[25].resource_type, &again[25].id)
+        .await
+        .expect("read");
+    assert!(fresh.is_none(), "the failed call wrote nothing");
+    // Two writes of one id in a run: a duplicate too.
+    let mut twice = population()[40..50].to_vec();
+    twice.push(twice[0].clone());
+    let error = store.write(creates(twice)).await.unwrap_err();
+    assert!(
+        matches!(error, store::StoreError::Duplicate(_)),
+        "{error:?}"
+    );
 }
