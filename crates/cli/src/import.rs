@@ -7,9 +7,12 @@
 //! is written the general way instead: as one transaction that PUTs resources with an id and POSTs
 //! those without, and when that fails too, as a batch, so that one bad resource costs only itself.
 //! Transaction and batch Bundles are always processed as such, and JP-CLINS submission Bundles
-//! (the files `tsunagu synth` writes, or a facility's) are submitted one by one (`App::submit`:
+//! (the files `tsunagu synth` writes, or a facility's) are submitted each on its own (`App::submit`:
 //! validated, linked to their person, unpacked, replacing an earlier submission with the same
-//! identifier). Failures are counted and reported, never printed with their content.
+//! identifier), [`SUBMISSIONS_IN_FLIGHT`] at a time so that the store commits them in groups;
+//! concurrent submissions of one person or one identifier are safe (the submission path settles
+//! them). Memory stays flat: files are read line by line and at most that many Bundles wait.
+//! Failures are counted and reported, never printed with their content.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,12 @@ use anyhow::Context as _;
 use app::{App, AppError, BundleEntryResult};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+
+/// JP-CLINS submissions submitted at once.
+const SUBMISSIONS_IN_FLIGHT: usize = 16;
+
+/// Submissions under way.
+type InFlight = tokio::task::JoinSet<Result<usize, AppError>>;
 
 /// How to import.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +42,10 @@ struct Options {
 #[derive(Debug, Default, PartialEq)]
 struct Summary {
     files: usize,
+    /// Resources written (for submissions: the Bundle and what was unpacked from it).
     imported: usize,
+    /// JP-CLINS submissions accepted.
+    submissions: usize,
     failed: usize,
     /// Chunks written through the bulk path.
     bulk_chunks: usize,
@@ -54,8 +66,10 @@ pub(crate) async fn run(
     let summary = import(app, paths, options).await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "imported {} resources from {} files in {seconds:.1} s ({:.0} resources/s); {} failed",
+        "imported {} resources ({} JP-CLINS submissions) from {} files in {seconds:.1} s \
+         ({:.0} resources/s); {} failed",
         summary.imported,
+        summary.submissions,
         summary.files,
         summary.imported as f64 / seconds.max(0.001),
         summary.failed
@@ -95,6 +109,7 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
     );
     let mut summary = Summary::default();
     let mut pending: Vec<Value> = Vec::with_capacity(batch);
+    let mut in_flight = InFlight::new();
     for file in &files {
         summary.files += 1;
         let is_ndjson = file.extension().is_some_and(|ext| ext == "ndjson");
@@ -111,7 +126,7 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
                 }
                 match fhir::parse_json(line.as_bytes()) {
                     Ok(resource) if app::is_submission(&resource) => {
-                        submit(app, resource, &mut summary).await?;
+                        submit(app, resource, &mut in_flight, &mut summary).await?;
                     }
                     Ok(resource) => pending.push(resource),
                     Err(_) => summary.failed += 1,
@@ -142,9 +157,10 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
                 });
             match bundle_type.as_deref() {
                 Some(_) if app::is_submission(&value) => {
-                    submit(app, value, &mut summary).await?;
+                    submit(app, value, &mut in_flight, &mut summary).await?;
                 }
                 Some("transaction" | "batch") => {
+                    settle(&mut in_flight, 0, &mut summary).await?;
                     flush(app, &mut pending, options.bulk, &mut summary).await?;
                     match app.process_bundle(value).await {
                         Ok(outcome) => tally(&outcome.entries, &mut summary),
@@ -175,20 +191,47 @@ async fn import(app: &App, paths: &[PathBuf], options: Options) -> anyhow::Resul
             ));
         }
     }
+    settle(&mut in_flight, 0, &mut summary).await?;
     flush(app, &mut pending, options.bulk, &mut summary).await?;
     progress.finish_and_clear();
     Ok(summary)
 }
 
-/// Submits a JP-CLINS Bundle (replacing an earlier submission with its identifier); a refused one
-/// counts as failed.
-async fn submit(app: &App, bundle: Value, summary: &mut Summary) -> anyhow::Result<()> {
-    match app.submit(bundle).await {
-        Ok(_) => summary.imported += 1,
-        Err(AppError::Unavailable(error)) => {
-            return Err(error).context("the store is unavailable");
+/// Starts submitting a JP-CLINS Bundle (replacing an earlier submission with its identifier),
+/// first waiting for room among the submissions under way; a refused one counts as failed.
+async fn submit(
+    app: &App,
+    bundle: Value,
+    in_flight: &mut InFlight,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    settle(in_flight, SUBMISSIONS_IN_FLIGHT - 1, summary).await?;
+    let app = app.clone();
+    // A submission stores its Bundle and every entry but the Patient as resources of their own.
+    in_flight.spawn(async move { app.submit(bundle).await.map(|outcome| outcome.unpacked + 1) });
+    Ok(())
+}
+
+/// Waits until at most `room` submissions are under way, counting those that finished.
+async fn settle(
+    in_flight: &mut InFlight,
+    room: usize,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    while in_flight.len() > room {
+        let Some(done) = in_flight.join_next().await else {
+            break;
+        };
+        match done.context("a submission task failed")? {
+            Ok(resources) => {
+                summary.submissions += 1;
+                summary.imported += resources;
+            }
+            Err(AppError::Unavailable(error)) => {
+                return Err(error).context("the store is unavailable");
+            }
+            Err(_) => summary.failed += 1,
         }
-        Err(_) => summary.failed += 1,
     }
     Ok(())
 }

@@ -109,6 +109,7 @@ async fn new_resources_take_the_bulk_path() {
         Summary {
             files: 2,
             imported: 7,
+            submissions: 0,
             failed: 0,
             bulk_chunks: 3,
             fallback_chunks: 0,
@@ -167,6 +168,7 @@ async fn a_chunk_that_cannot_take_the_bulk_path_loses_nothing_valid() {
         Summary {
             files: 1,
             imported: 6,
+            submissions: 0,
             failed: 1,
             bulk_chunks: 1,
             fallback_chunks: 2,
@@ -212,10 +214,47 @@ async fn without_bulk_every_chunk_is_a_transaction() {
         Summary {
             files: 1,
             imported: 4,
+            submissions: 0,
             failed: 0,
             bulk_chunks: 0,
             fallback_chunks: 2,
         }
     );
     assert_eq!(version_of(&app, "Observation", "o1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_imported_concurrently_and_every_one_is_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = app_in(dir.path());
+    // Twelve people's submissions, several per person and per facility: submitted 16 at a time,
+    // so the same person's Bundles race each other for the identity link.
+    let generator = synth::Generator::new(11);
+    let bundles: Vec<Value> = (0..12)
+        .flat_map(|number| generator.person(number).submissions)
+        .map(|submission| submission.bundle)
+        .collect();
+    assert!(bundles.len() > 16, "more than one window of submissions");
+    let file = ndjson(dir.path(), "bundles.ndjson", &bundles);
+    let options = Options {
+        batch: 1000,
+        bulk: true,
+    };
+    let summary = import(&app, &[file], options).await.expect("import");
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    assert_eq!(summary.submissions, bundles.len());
+    // Every person once, whatever the order their Bundles arrived in.
+    assert_eq!(search(&app, "Patient", &[]).await.len(), 12);
+    // The count is of resources written: each submission's Bundle and its unpacked entries.
+    let service = app.for_viewer(app::Viewer::Service);
+    let mut stored = 0;
+    for resource_type in service.resource_types_in_use().await.expect("types") {
+        let (chunk, _) = service
+            .export_chunk(&resource_type, None, 100_000)
+            .await
+            .expect("scan");
+        stored += chunk.len();
+    }
+    // Plus the twelve Patients, which submissions link to rather than count as theirs.
+    assert_eq!(summary.imported + 12, stored, "{summary:?}");
 }
