@@ -76,6 +76,8 @@ pub struct SignIn {
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
 /// Bundles of new people prepared ahead of use.
 const FRESH_AHEAD: usize = 64;
+/// Longest an operation waits for a new person's Bundle (then it is skipped, not sent).
+const FRESH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// What every task shares.
 struct Shared {
@@ -261,7 +263,7 @@ async fn sign_in_all(
             for identity in identities.iter().skip(worker).step_by(CONNECTIONS) {
                 world
                     .tokens
-                    .token(*identity, &mut connection, None)
+                    .token_patiently(*identity, &mut connection)
                     .await
                     .map_err(|refused| {
                         anyhow::anyhow!(
@@ -377,7 +379,11 @@ async fn perform(
                     shared
                         .fresh_waits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    fresh.recv().await
+                    // Bounded, so that a generator that cannot keep up never holds the run's end.
+                    tokio::time::timeout(FRESH_PATIENCE, fresh.recv())
+                        .await
+                        .ok()
+                        .flatten()
                 }
             };
             drop(fresh);

@@ -20,6 +20,8 @@
 //!   challenge (`POST /fhir/Consent` with `X-Card-Challenge` and `X-Card-Signature`), after a read
 //!   of the patient showed that the reader does not see them yet.
 //!
+//! The server's rate limits (429) are waited out here, a second at a time: this is not the load.
+//!
 //! Client keys are in `<state>/keys/<client id>.pem` and cards in `<state>/cards/<account>.pem`.
 //! A client or account whose key or card is gone is not reused: a new one is registered (an
 //! account is disabled first, since a patient has one enabled account).
@@ -831,9 +833,14 @@ async fn consent(
         ),
     }
     let challenge = tokens
-        .challenge(connection, None)
+        .challenge_patiently(connection)
         .await
-        .map_err(|_| anyhow::anyhow!("the challenge endpoint refused a challenge"))?;
+        .map_err(|refused| {
+            anyhow::anyhow!(
+                "the challenge endpoint refused a challenge ({})",
+                refused.0.label()
+            )
+        })?;
     let patient_login = tokens.login_of(login).expect("a patient identity");
     let signature = patient_login.card.sign(&auth::card_message(
         &auth::consent_purpose(organisation),
@@ -870,7 +877,7 @@ async fn token(
     connection: &mut Connection,
 ) -> anyhow::Result<Arc<str>> {
     tokens
-        .token(identity, connection, None)
+        .token_patiently(identity, connection)
         .await
         .map_err(|refused| {
             anyhow::anyhow!(
@@ -880,11 +887,18 @@ async fn token(
         })
 }
 
+/// Sends a setup request; the server's rate limit (429) is waited out for up to a minute.
 async fn send(connection: &mut Connection, request: Request) -> anyhow::Result<Reply> {
-    connection
-        .send(&request)
-        .await
-        .map_err(|failure| anyhow::anyhow!("the server did not answer ({})", failure.label()))
+    let deadline = Instant::now() + crate::tokens::PATIENCE;
+    loop {
+        let reply = connection.send(&request).await.map_err(|failure| {
+            anyhow::anyhow!("the server did not answer ({})", failure.label())
+        })?;
+        if reply.status != 429 || Instant::now() >= deadline {
+            return Ok(reply);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The diagnostics of an OperationOutcome (they name elements and rules, never values).

@@ -22,6 +22,9 @@ const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(30);
 /// Lifetime of the driver's client assertions (at most five minutes are accepted).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(240);
 
+/// How long the unmeasured phases wait out the server's rate limit (429) before giving up.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 /// The server's token and challenge endpoints.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -225,6 +228,46 @@ impl Tokens {
             .json()
             .and_then(|body| body["challenge"].as_str().map(str::to_owned))
             .ok_or(NoToken(Outcome::Unexpected(reply.status)))
+    }
+
+    /// For the unmeasured phases (setup, sign-in): [`Tokens::token`], with a 429 (the server's
+    /// rate limit) waited out a second at a time for up to [`PATIENCE`] rather than failed.
+    ///
+    /// # Errors
+    /// As [`Tokens::token`].
+    pub async fn token_patiently(
+        &self,
+        identity: usize,
+        connection: &mut Connection,
+    ) -> Result<Arc<str>, NoToken> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.token(identity, connection, None).await {
+                Err(NoToken(Outcome::Unexpected(429))) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// [`Tokens::challenge`], with a 429 waited out as [`Tokens::token_patiently`] does.
+    ///
+    /// # Errors
+    /// As [`Tokens::challenge`].
+    pub async fn challenge_patiently(
+        &self,
+        connection: &mut Connection,
+    ) -> Result<String, NoToken> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.challenge(connection, None).await {
+                Err(NoToken(Outcome::Unexpected(429))) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
