@@ -2,8 +2,10 @@
 //! with SMART Backend Services tokens over TCP, as far as each may see, and stops cleanly on
 //! SIGTERM with its audit log intact; `import` loads the official examples and `export` writes
 //! them back as NDJSON; a PostgreSQL outage answers 503 and the service recovers by itself
-//! (`postgres_outage`); demo cards and patient accounts are made, used and disabled (`patients`).
+//! (`postgres_outage`); demo cards and patient accounts are made, used and disabled (`patients`);
+//! the load driver runs against it in closed and open loop (`loadgen`).
 
+mod loadgen;
 mod patients;
 mod postgres_outage;
 mod support;

@@ -171,6 +171,11 @@ impl Server {
         server
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("try_wait") {
             panic!("tsunagu exited with {status}: {}", self.logs());
