@@ -112,21 +112,30 @@ impl App {
             .into_iter()
             .chain(period_covers(now))
             .collect(),
-            count: 10,
+            count: 100,
             ..SearchQuery::default()
         };
-        let page = self.store.search_latest(&query).await?;
-        // The window belongs to the user who opened it.
-        Ok(page.matches.iter().any(|task| {
-            serde_json::from_str::<Value>(&task.json)
-                .ok()
-                .and_then(|body| {
-                    body.pointer("/requester/display")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .is_some_and(|user| user == member.user)
-        }))
+        let mut query = query;
+        loop {
+            let page = self.store.search_latest(&query).await?;
+            // The window belongs to the user who opened it: every open window of the organisation
+            // on this patient is looked at, however many colleagues opened one too.
+            let theirs = page.matches.iter().any(|task| {
+                serde_json::from_str::<Value>(&task.json)
+                    .ok()
+                    .and_then(|body| {
+                        body.pointer("/requester/display")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .is_some_and(|user| user == member.user)
+            });
+            match page.next {
+                _ if theirs => return Ok(true),
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(false),
+            }
+        }
     }
 
     /// Emergency accesses awaiting review, oldest first.

@@ -583,3 +583,43 @@ async fn reverse_chaining_cannot_probe_another_facilitys_data_without_consent() 
         "the probe itself works"
     );
 }
+
+#[tokio::test]
+async fn a_users_window_is_found_however_many_colleagues_opened_one() {
+    let app = TestApp::new();
+    let (person, _) = submitted(&app).await;
+    let now = app::now();
+    // 120 colleagues of one hospital open windows on the same patient before this user does:
+    // more than a page of open windows.
+    for colleague in 0..120 {
+        let colleague = Member {
+            emergency_privilege: true,
+            user: format!("colleague-{colleague}"),
+            ..other_doctor()
+        };
+        app.state
+            .app
+            .open_emergency_access(&colleague, &person, "多数傷病者", now)
+            .await
+            .expect("opened");
+    }
+    let physician = Member {
+        emergency_privilege: true,
+        user: "last-one".into(),
+        ..other_doctor()
+    };
+    let before = as_member(&app, &physician)
+        .summary(app::SummaryKind::Emergency, &person, "http://x/fhir", now)
+        .await;
+    assert!(before.is_err(), "not before their own window");
+    app.state
+        .app
+        .open_emergency_access(&physician, &person, "多数傷病者", now)
+        .await
+        .expect("opened");
+    let summary = as_member(&app, &physician)
+        .summary(app::SummaryKind::Emergency, &person, "http://x/fhir", now)
+        .await
+        .expect("their own window, found among 121");
+    assert_eq!(summary["type"], "document");
+}
