@@ -34,7 +34,11 @@ pub(crate) async fn smart_configuration(State(state): State<AppState>) -> Respon
 /// `POST /auth/token`: SMART Backend Services `client_credentials` with a signed assertion.
 /// Answers OAuth bodies (not OperationOutcomes): this is the OAuth endpoint. Every issuance and
 /// refusal is recorded; the form, the assertion and the token are never logged.
-pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    body: axum::body::Bytes,
+) -> Response {
     let Some(security) = state.security.clone() else {
         return ApiError::RouteNotFound.into_response();
     };
@@ -47,10 +51,29 @@ pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     // Token requests are limited per client they claim to be (unverified, only as a bucket key),
     // so that forged requests cannot flood the audit trail.
-    let bucket = auth::claimed_client_id(&form).map_or_else(
-        || super::guard::ANONYMOUS.to_owned(),
-        |id| format!("token:{}", id.as_str()),
-    );
+    let patient_grant = form
+        .iter()
+        .any(|(name, value)| name == "grant_type" && value == auth::PATIENT_GRANT_TYPE);
+    let bucket = if patient_grant {
+        // Patients' logins carry no client: limited per peer address (per account name when the
+        // address is unknown), apart from every other bucket.
+        peer(&extensions).map_or_else(
+            || {
+                let name = form
+                    .iter()
+                    .find(|(name, _)| name == "username")
+                    .map(|(_, value)| value.chars().take(64).collect::<String>())
+                    .unwrap_or_default();
+                format!("login:{name}")
+            },
+            |peer| format!("login-peer:{peer}"),
+        )
+    } else {
+        auth::claimed_client_id(&form).map_or_else(
+            || super::guard::ANONYMOUS.to_owned(),
+            |id| format!("token:{}", id.as_str()),
+        )
+    };
     if let Err(retry_after) = security.limiter.check(&bucket, std::time::Instant::now()) {
         let mut response = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -62,9 +85,6 @@ pub(crate) async fn token(State(state): State<AppState>, body: axum::body::Bytes
         return response;
     }
     let now = SystemTime::now();
-    let patient_grant = form
-        .iter()
-        .any(|(name, value)| name == "grant_type" && value == auth::PATIENT_GRANT_TYPE);
     if patient_grant {
         return patient_login(&security, &form, now).await;
     }
@@ -158,14 +178,19 @@ async fn patient_login(
 
 /// `POST /auth/challenge`: a single-use challenge (two minutes) for a patient's card to sign, at
 /// login or at a facility's reception.
-pub(crate) async fn challenge(State(state): State<AppState>) -> Response {
+pub(crate) async fn challenge(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+) -> Response {
     let Some(security) = state.security.clone() else {
         return ApiError::RouteNotFound.into_response();
     };
-    if let Err(retry_after) = security
-        .limiter
-        .check("challenge", std::time::Instant::now())
-    {
+    // Per peer address, so that one client cannot use up everyone's challenges.
+    let bucket = peer(&extensions).map_or_else(
+        || "challenge".to_owned(),
+        |peer| format!("challenge:{peer}"),
+    );
+    if let Err(retry_after) = security.limiter.check(&bucket, std::time::Instant::now()) {
         return ApiError::TooManyRequests { retry_after }.into_response();
     }
     match security.tokens.issue_challenge(SystemTime::now()) {
@@ -323,6 +348,14 @@ pub(crate) async fn consent_create(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// The peer's IP address, when the server was started with connection info (`server::run`).
+/// Behind a load balancer this is the balancer's: limit per client there too.
+fn peer(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// The audit entry of a token request.

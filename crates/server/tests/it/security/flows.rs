@@ -345,6 +345,10 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
         3,
         "only the answered refusals are recorded"
     );
+    // ... and cannot lock patients out: challenges and patients' logins have their own buckets.
+    let form = world.login_form(super::PATIENT_PASSWORD).await;
+    let login = world.token_request(&form).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
 }
 
 #[tokio::test]
