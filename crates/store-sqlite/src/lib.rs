@@ -47,7 +47,9 @@
 //! the (resource type, search parameter) pair (see `migrations/0001_resources.sql`). Searches are
 //! translated to SQL with bound parameters (`search.rs`); pages are keyset-paged with opaque cursors
 //! (`cursor.rs`), so they stay correct while data changes. Page sizes are capped at
-//! [`MAX_PAGE_SIZE`].
+//! [`MAX_PAGE_SIZE`]. Every connection plans statements without looking at bound values (SQLite's
+//! query planner stability guarantee), so a search's cached statements run again without being
+//! re-prepared (`connection::plan_without_bound_values`).
 
 //!
 //! # Performance
