@@ -361,6 +361,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn exists(&self, query: &SearchQuery) -> Result<bool, StoreError> {
+        let query = query.to_existence();
+        self.readers
+            .run(move |connection| search::exists(connection, &query))
+            .await
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let query = query.clone();
         self.readers
