@@ -164,6 +164,29 @@ impl AuditLog {
         reply.await.map_err(|_| AuditError::Closed)?
     }
 
+    /// Appends several records and returns once all are durably committed, with their receipts
+    /// in order. Every record is queued before the first answer is awaited, so they share group
+    /// commits; as with [`AuditLog::append`], a record once queued is written even if the caller
+    /// stops waiting.
+    ///
+    /// # Errors
+    /// As [`AuditLog::append`], for the first record that failed (records queued before it are
+    /// written).
+    pub async fn append_all(&self, records: &[AuditRecord]) -> Result<Vec<Receipt>, AuditError> {
+        let sender = self.sender.as_ref().ok_or(AuditError::Closed)?;
+        let mut replies = Vec::with_capacity(records.len());
+        for record in records {
+            let (job, reply) = Job::new(record)?;
+            sender.send(job).await.map_err(|_| AuditError::Closed)?;
+            replies.push(reply);
+        }
+        let mut receipts = Vec::with_capacity(replies.len());
+        for reply in replies {
+            receipts.push(reply.await.map_err(|_| AuditError::Closed)??);
+        }
+        Ok(receipts)
+    }
+
     /// [`AuditLog::append`] for threads outside an async runtime (the CLI, benchmarks). Panics if
     /// called from within an async task.
     ///

@@ -93,6 +93,40 @@ fn concurrent_appends_share_transactions_and_heads() {
 }
 
 #[test]
+fn several_records_appended_at_once_share_commits_and_keep_their_order() {
+    let fixture = Fixture::new();
+    let log = fixture.open();
+    let blocker = rusqlite::Connection::open(&fixture.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let records: Vec<_> = (0..3).map(record).collect();
+    let receipts = runtime.block_on(async {
+        let appending = log.append_all(&records);
+        tokio::pin!(appending);
+        // All three are queued while the writer waits for the lock.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut appending)
+                .await
+                .is_err()
+        );
+        blocker.execute_batch("COMMIT").unwrap();
+        appending.await.unwrap()
+    });
+    assert_eq!(
+        receipts.iter().map(|receipt| receipt.seq).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    // The writer may have taken the first before the others were queued, never one batch each.
+    assert!(log.stats().batches <= 2, "{:?}", log.stats());
+    for (receipt, expected) in receipts.iter().zip(&records) {
+        assert_eq!(&log.entry(receipt.seq).unwrap().unwrap().record, expected);
+    }
+}
+
+#[test]
 fn a_failed_commit_is_an_error_for_every_caller_and_the_log_recovers() {
     let fixture = Fixture::new();
     let log = AuditLog::open_with(
