@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
@@ -83,10 +84,21 @@ pub(crate) fn spawn(
     receiver: mpsc::Receiver<Job>,
     shared: Arc<Shared>,
     max_batch: usize,
+    linger: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("audit-writer".to_owned())
-        .spawn(move || run(&connection, &key, state, receiver, &shared, max_batch))
+        .spawn(move || {
+            run(
+                &connection,
+                &key,
+                state,
+                receiver,
+                &shared,
+                max_batch,
+                linger,
+            )
+        })
 }
 
 fn run(
@@ -96,15 +108,18 @@ fn run(
     mut receiver: mpsc::Receiver<Job>,
     shared: &Shared,
     max_batch: usize,
+    linger: Duration,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        drain(&mut receiver, &mut batch, max_batch);
+        // Several appends were already waiting: the server is busy and more are on their way.
+        // Waiting a little for them lets one transaction, signature and fsync serve more of them
+        // (the writer's cost is mostly per batch). A lone append is committed at once.
+        if batch.len() > 1 && batch.len() < max_batch && !linger.is_zero() {
+            std::thread::sleep(linger);
+            drain(&mut receiver, &mut batch, max_batch);
         }
         match commit(connection, key, &state, &batch) {
             Ok((new_state, head, first_seq)) => {
@@ -133,6 +148,16 @@ fn run(
                     state = reloaded;
                 }
             }
+        }
+    }
+}
+
+/// Moves the jobs already queued into `batch`, up to `max_batch`.
+fn drain(receiver: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) {
+    while batch.len() < max_batch {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }
@@ -166,8 +191,8 @@ fn commit(
             .prepare_cached("INSERT INTO entry (seq, bytes, leaf_hash) VALUES (?1, ?2, ?3)")?;
         let mut insert_patient = connection
             .prepare_cached("INSERT INTO entry_patient (seq, patient) VALUES (?1, ?2)")?;
-        let mut insert_node = connection
-            .prepare_cached("INSERT INTO node (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        let mut insert_node =
+            connection.prepare_cached("INSERT INTO node (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for job in batch {
             let seq = frontier.size() as i64;
             insert_entry.execute(params![seq, job.bytes, job.leaf_hash.as_bytes()])?;
