@@ -230,7 +230,7 @@ impl App {
             count: 1,
             ..SearchQuery::default()
         };
-        let answer = !self.store.search_latest(&query).await?.matches.is_empty();
+        let answer = self.store.exists(&query).await?;
         if let Ok(mut decided) = self.consents.decided.lock() {
             decided.insert(patient.to_owned(), answer);
         }

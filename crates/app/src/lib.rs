@@ -110,7 +110,7 @@ impl App {
                 .map_err(|error| AppError::Internal(Box::new(error)))?;
             let patient = consent::patient_of(&resource.resource_type, &resource.id, &body);
             let theirs = patient.as_ref() == Some(own);
-            let permitted = theirs && self.visible(resource);
+            let permitted = theirs && self.viewer.may_see(&body);
             if let Some(patient) = patient {
                 self.record_access(&patient, permitted);
             }
@@ -145,7 +145,7 @@ impl App {
         {
             return Ok(false);
         }
-        if !self.visible(resource) {
+        if !self.viewer.may_see(body) {
             return Ok(false);
         }
         let own = member.institution.as_deref().is_some_and(|institution| {

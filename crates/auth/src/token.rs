@@ -25,6 +25,7 @@
 //! of token, are in `patient_login.rs`.
 
 mod patient_login;
+mod verified;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -203,6 +204,8 @@ pub struct TokenService {
     lockout: Lockout,
     /// Hashed against when a login names no account (made on first use).
     decoy_hash: OnceLock<PasswordHash>,
+    /// Access tokens whose signature was checked, until they expire (`verified.rs`).
+    verified: verified::VerifiedTokens,
 }
 
 impl fmt::Debug for TokenService {
@@ -250,6 +253,7 @@ impl TokenService {
             challenges: ChallengeStore::default(),
             lockout: Lockout::default(),
             decoy_hash: OnceLock::new(),
+            verified: verified::VerifiedTokens::default(),
         })
     }
 
@@ -506,20 +510,43 @@ impl TokenService {
         bearer: &str,
         now: SystemTime,
     ) -> Result<Principal, AuthError> {
-        let (claims, expires) = self.verify_signed(bearer, now)?;
-        if patient_login::is_patient_token(&claims) {
+        let verified = self.verify_signed(bearer, now)?;
+        if patient_login::is_patient_token(&verified.claims) {
             return Err(AuthError::TokenMalformed);
         }
-        self.member_principal(&claims, expires).await
+        self.member_principal(&verified.claims, verified.expires)
+            .await
     }
 
     /// The claims and expiry of one of our access tokens of either kind: `typ`, our ES256
-    /// signature, our issuer and audience, not expired.
+    /// signature, our issuer and audience, not expired. What depends only on the token's bytes is
+    /// checked once per token (`verified.rs`); expiry on every call.
     fn verify_signed(
         &self,
         bearer: &str,
         now: SystemTime,
-    ) -> Result<(Map<String, Value>, i64), AuthError> {
+    ) -> Result<Arc<verified::Verified>, AuthError> {
+        let now = unix(now);
+        let key = verified::VerifiedTokens::key(bearer);
+        let verified = match self.verified.get(&key) {
+            Some(verified) => verified,
+            None => {
+                let verified = Arc::new(self.verify_bytes(bearer)?);
+                if now < verified.expires {
+                    self.verified.insert(key, Arc::clone(&verified), now);
+                }
+                verified
+            }
+        };
+        if now >= verified.expires {
+            return Err(AuthError::TokenExpired);
+        }
+        Ok(verified)
+    }
+
+    /// The checks of an access token that depend only on its bytes: form, `typ`, our ES256
+    /// signature, our issuer and audience, an `exp`.
+    fn verify_bytes(&self, bearer: &str) -> Result<verified::Verified, AuthError> {
         let compact = jws::parse(bearer).ok_or(AuthError::TokenMalformed)?;
         if compact.header.get("typ").and_then(Value::as_str) != Some(ACCESS_TOKEN_TYPE) {
             return Err(AuthError::TokenMalformed);
@@ -542,10 +569,15 @@ impl TokenService {
             Some(Ok(expires)) => expires,
             _ => return Err(AuthError::TokenMalformed),
         };
-        if unix(now) >= expires {
-            return Err(AuthError::TokenExpired);
-        }
-        Ok((compact.claims, expires))
+        Ok(verified::Verified {
+            claims: compact.claims,
+            expires,
+        })
+    }
+
+    /// How many verified access tokens this service keeps (at most a bound, see `verified.rs`).
+    pub fn verified_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     /// The principal of a signed, timely member token whose client is still registered and not

@@ -499,6 +499,13 @@ impl store::Store for TimedStore {
         result
     }
 
+    async fn exists(&self, query: &SearchQuery) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.exists(query).await;
+        self.times.search.add(started);
+        result
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let started = Instant::now();
         let result = self.inner.history(query).await;

@@ -47,7 +47,9 @@
 //! the (resource type, search parameter) pair (see `migrations/0001_resources.sql`). Searches are
 //! translated to SQL with bound parameters (`search.rs`); pages are keyset-paged with opaque cursors
 //! (`cursor.rs`), so they stay correct while data changes. Page sizes are capped at
-//! [`MAX_PAGE_SIZE`].
+//! [`MAX_PAGE_SIZE`]. Every connection plans statements without looking at bound values (SQLite's
+//! query planner stability guarantee), so a search's cached statements run again without being
+//! re-prepared (`connection::plan_without_bound_values`).
 
 //!
 //! # Performance
@@ -356,6 +358,13 @@ impl Store for SqliteStore {
                 transaction.commit()?;
                 Ok(page)
             })
+            .await
+    }
+
+    async fn exists(&self, query: &SearchQuery) -> Result<bool, StoreError> {
+        let query = query.to_existence();
+        self.readers
+            .run(move |connection| search::exists(connection, &query))
             .await
     }
 

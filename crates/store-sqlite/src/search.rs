@@ -125,6 +125,18 @@ pub(crate) fn search(connection: &Connection, query: &SearchQuery) -> Result<Sea
     })
 }
 
+/// Whether any resource matches `query` (an existence query: see `SearchQuery::to_existence`):
+/// the driver's probe and one page of at most one sort row, each a single statement (no read
+/// transaction, no bodies, no cursor).
+///
+/// # Errors
+/// Database errors as classified.
+pub(crate) fn exists(connection: &Connection, query: &SearchQuery) -> Result<bool> {
+    let driver = choose_driver(connection, query)?;
+    let (rows, _) = fetch_keys(connection, query, driver, None, 1)?;
+    Ok(!rows.is_empty())
+}
+
 /// The cursor scope of a search: everything that selects and orders rows, but not the page size
 /// (a client may change `_count` while paging) nor includes or totals.
 fn scope_of(query: &SearchQuery) -> Scope {

@@ -77,6 +77,7 @@ scenarios![
     paging_while_data_changes,
     previous_cursor,
     total_and_count_zero,
+    exists_agrees_with_search,
     includes_and_revincludes,
     include_iterate,
     history_instance,
@@ -2251,6 +2252,140 @@ fn type_ids(resources: &[StoredResource]) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// `Store::exists` answers whether the search would find anything: live resources only, current
+/// index entries only, whatever the query's page size, sort, cursor, includes and total.
+async fn exists_agrees_with_search(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let consent = |id: &str, patient: &str, actor: &str, status: &str, low: i64, high: i64| {
+        resource(
+            "Consent",
+            id,
+            vec![
+                reference("patient", "Patient", patient),
+                reference("actor", "Organization", actor),
+                token("status", None, status),
+                date("period", low, high),
+            ],
+        )
+    };
+    create_all(
+        store,
+        vec![
+            consent("c1", "p1", "o1", "active", 100, 200),
+            consent("c2", "p1", "o2", "inactive", 100, 200),
+            consent("c3", "p2", "o1", "active", 300, 400),
+            consent("c4", "p3", "o1", "active", 100, 200),
+        ],
+    )
+    .await;
+    let in_force = |patient: &str, actor: &str, at: i64| {
+        let at = DateBound { low: at, high: at };
+        let mut search = query(
+            &["Consent"],
+            vec![
+                vec![matching(
+                    "patient",
+                    ValueTest::Reference {
+                        target_type: Some("Patient".to_owned()),
+                        id: Some(patient.to_owned()),
+                        url: None,
+                    },
+                )],
+                vec![matching(
+                    "actor",
+                    ValueTest::Reference {
+                        target_type: Some("Organization".to_owned()),
+                        id: Some(actor.to_owned()),
+                        url: None,
+                    },
+                )],
+                vec![code_is("status", "active")],
+                vec![matching(
+                    "period",
+                    ValueTest::Date {
+                        prefix: Prefix::Le,
+                        range: at,
+                    },
+                )],
+                vec![matching(
+                    "period",
+                    ValueTest::Date {
+                        prefix: Prefix::Ge,
+                        range: at,
+                    },
+                )],
+            ],
+        );
+        // What the caller's query may carry besides its conditions does not change the answer.
+        search.count = 0;
+        search.total = TotalMode::Accurate;
+        search.sort = vec![SortKey {
+            param: SortParam::Id,
+            descending: true,
+        }];
+        search
+    };
+    let cases = [
+        ("p1", "o1", 150, true),
+        ("p1", "o1", 250, false),
+        ("p1", "o2", 150, false),
+        ("p2", "o1", 150, false),
+        ("p2", "o1", 350, true),
+        ("p9", "o1", 150, false),
+    ];
+    for (patient, actor, at, expected) in cases {
+        let search = in_force(patient, actor, at);
+        let mut page = search.clone();
+        page.count = 100;
+        page.total = TotalMode::None;
+        assert_eq!(
+            !ids(store, &page).await.is_empty(),
+            expected,
+            "search {patient} {actor} {at}"
+        );
+        assert_eq!(
+            store.exists(&search).await.expect("exists"),
+            expected,
+            "exists {patient} {actor} {at}"
+        );
+    }
+    // A revoked consent (its status updated) and a deleted one are not found any more.
+    write_one(
+        store,
+        update(consent("c1", "p1", "o1", "inactive", 100, 200), None),
+    )
+    .await;
+    write_one(store, delete("Consent", "c3", None)).await;
+    for (patient, at) in [("p1", 150), ("p2", 350)] {
+        assert!(
+            !store
+                .exists(&in_force(patient, "o1", at))
+                .await
+                .expect("exists"),
+            "{patient} after revoke or delete"
+        );
+    }
+    assert!(
+        store
+            .exists(&in_force("p3", "o1", 150))
+            .await
+            .expect("exists")
+    );
+    // Without conditions: any live resource of the types.
+    assert!(
+        store
+            .exists(&query(&["Consent"], Vec::new()))
+            .await
+            .expect("exists")
+    );
+    assert!(
+        !store
+            .exists(&query(&["Observation"], Vec::new()))
+            .await
+            .expect("exists")
+    );
 }
 
 async fn includes_and_revincludes(store: Arc<dyn Store>) {

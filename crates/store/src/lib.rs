@@ -134,6 +134,18 @@ pub trait Store: Send + Sync + 'static {
         self.search(query).await
     }
 
+    /// Whether some current resource matches `query`'s types, compartment and conditions (its
+    /// page size, sort, cursor, includes and total are ignored), seeing every write committed
+    /// before it started, as [`Store::search_latest`] does. For decisions made on every request
+    /// (is there an active consent?), where a page of bodies would be thrown away.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Internal`.
+    async fn exists(&self, query: &SearchQuery) -> Result<bool, StoreError> {
+        let query = query.to_existence();
+        Ok(!self.search_latest(&query).await?.matches.is_empty())
+    }
+
     /// History of one resource, one type, or the whole system, newest first, paged by cursor.
     ///
     /// # Errors

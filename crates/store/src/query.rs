@@ -239,3 +239,17 @@ pub struct SearchQuery {
     pub includes: Vec<Include>,
     pub revincludes: Vec<Include>,
 }
+
+impl SearchQuery {
+    /// The same selection reduced to what [`crate::Store::exists`] asks: its types, compartment
+    /// and conditions, first match only, unsorted, from the start, without includes or total.
+    pub fn to_existence(&self) -> SearchQuery {
+        SearchQuery {
+            types: self.types.clone(),
+            compartment: self.compartment.clone(),
+            filters: self.filters.clone(),
+            count: 1,
+            ..SearchQuery::default()
+        }
+    }
+}

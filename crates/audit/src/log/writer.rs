@@ -11,8 +11,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AuditError;
@@ -83,10 +84,21 @@ pub(crate) fn spawn(
     receiver: mpsc::Receiver<Job>,
     shared: Arc<Shared>,
     max_batch: usize,
+    linger: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("audit-writer".to_owned())
-        .spawn(move || run(&connection, &key, state, receiver, &shared, max_batch))
+        .spawn(move || {
+            run(
+                &connection,
+                &key,
+                state,
+                receiver,
+                &shared,
+                max_batch,
+                linger,
+            )
+        })
 }
 
 fn run(
@@ -96,15 +108,18 @@ fn run(
     mut receiver: mpsc::Receiver<Job>,
     shared: &Shared,
     max_batch: usize,
+    linger: Duration,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        drain(&mut receiver, &mut batch, max_batch);
+        // Several appends were already waiting: the server is busy and more are on their way.
+        // Waiting a little for them lets one transaction, signature and fsync serve more of them
+        // (the writer's cost is mostly per batch). A lone append is committed at once.
+        if batch.len() > 1 && batch.len() < max_batch && !linger.is_zero() {
+            std::thread::sleep(linger);
+            drain(&mut receiver, &mut batch, max_batch);
         }
         match commit(connection, key, &state, &batch) {
             Ok((new_state, head, first_seq)) => {
@@ -137,6 +152,16 @@ fn run(
     }
 }
 
+/// Moves the jobs already queued into `batch`, up to `max_batch`.
+fn drain(receiver: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) {
+    while batch.len() < max_batch {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Writes one batch in one transaction. Returns the new state, the batch's signed head and the
 /// first sequence number it used.
 fn commit(
@@ -145,29 +170,29 @@ fn commit(
     state: &State,
     batch: &[Job],
 ) -> Result<(State, SignedTreeHead, u64), AuditError> {
-    let transaction =
-        rusqlite::Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
+    let transaction = Immediate::begin(connection)?;
     // Another process may have appended to the same file since this state was read: never write
     // on a stale tree.
-    let last_seq: Option<i64> =
-        transaction.query_row("SELECT max(seq) FROM entry", [], |row| row.get(0))?;
+    let last_seq: Option<i64> = connection
+        .prepare_cached("SELECT max(seq) FROM entry")?
+        .query_row([], |row| row.get(0))?;
     let stored_size = last_seq.map_or(0, |seq| seq.saturating_add(1)) as u64;
     let reloaded;
     let state = if stored_size == state.frontier.size() {
         state
     } else {
-        reloaded = storage::load_state(&transaction, &key.public_key())?;
+        reloaded = storage::load_state(connection, &key.public_key())?;
         &reloaded
     };
     let mut frontier = state.frontier.clone();
     let first_seq = frontier.size();
     {
-        let mut insert_entry = transaction
+        let mut insert_entry = connection
             .prepare_cached("INSERT INTO entry (seq, bytes, leaf_hash) VALUES (?1, ?2, ?3)")?;
-        let mut insert_patient = transaction
+        let mut insert_patient = connection
             .prepare_cached("INSERT INTO entry_patient (seq, patient) VALUES (?1, ?2)")?;
-        let mut insert_node = transaction
-            .prepare_cached("INSERT INTO node (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        let mut insert_node =
+            connection.prepare_cached("INSERT INTO node (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for job in batch {
             let seq = frontier.size() as i64;
             insert_entry.execute(params![seq, job.bytes, job.leaf_hash.as_bytes()])?;
@@ -190,15 +215,16 @@ fn commit(
         _ => now,
     };
     let head = SignedTreeHead::sign(key, frontier.size(), frontier.root(), timestamp);
-    transaction.execute(
-        "INSERT INTO tree_head (size, root, timestamp, signature) VALUES (?1, ?2, ?3, ?4)",
-        params![
+    connection
+        .prepare_cached(
+            "INSERT INTO tree_head (size, root, timestamp, signature) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
             head.tree_size as i64,
             head.root_hash.as_bytes(),
             head.timestamp.unix_micros(),
             head.signature.0
-        ],
-    )?;
+        ])?;
     transaction.commit()?;
     Ok((
         State {
@@ -208,6 +234,37 @@ fn commit(
         head,
         first_seq,
     ))
+}
+
+/// A `BEGIN IMMEDIATE` transaction on the write connection, begun and committed with cached
+/// statements (the writer runs one per batch); rolled back when dropped uncommitted.
+struct Immediate<'c> {
+    connection: &'c Connection,
+    committed: bool,
+}
+
+impl<'c> Immediate<'c> {
+    fn begin(connection: &'c Connection) -> rusqlite::Result<Immediate<'c>> {
+        connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Immediate {
+            connection,
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.connection.prepare_cached("COMMIT")?.execute([])?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Immediate<'_> {
+    fn drop(&mut self) {
+        if !self.committed && !self.connection.is_autocommit() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// The same failure for every caller of a failed batch.

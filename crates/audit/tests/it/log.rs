@@ -93,6 +93,99 @@ fn concurrent_appends_share_transactions_and_heads() {
 }
 
 #[test]
+fn several_records_appended_at_once_share_commits_and_keep_their_order() {
+    let fixture = Fixture::new();
+    let log = fixture.open();
+    let blocker = rusqlite::Connection::open(&fixture.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let records: Vec<_> = (0..3).map(record).collect();
+    let receipts = runtime.block_on(async {
+        let appending = log.append_all(&records);
+        tokio::pin!(appending);
+        // All three are queued while the writer waits for the lock.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut appending)
+                .await
+                .is_err()
+        );
+        blocker.execute_batch("COMMIT").unwrap();
+        appending.await.unwrap()
+    });
+    assert_eq!(
+        receipts
+            .iter()
+            .map(|receipt| receipt.seq)
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    // The writer may have taken the first before the others were queued, never one batch each.
+    assert!(log.stats().batches <= 2, "{:?}", log.stats());
+    for (receipt, expected) in receipts.iter().zip(&records) {
+        assert_eq!(&log.entry(receipt.seq).unwrap().unwrap().record, expected);
+    }
+}
+
+#[test]
+fn a_lone_append_never_lingers_and_a_busy_writer_lingers_once() {
+    let fixture = Fixture::new();
+    let linger = Duration::from_secs(2);
+    let log = Arc::new(
+        AuditLog::open_with(
+            &fixture.path,
+            fixture.key(),
+            Options {
+                linger,
+                ..Options::default()
+            },
+        )
+        .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    log.append_blocking(&record(0)).unwrap();
+    assert!(started.elapsed() < linger, "{:?}", started.elapsed());
+
+    // Two appends waiting when the writer wakes: it waits for a third that comes meanwhile and
+    // commits all three together.
+    let blocker = rusqlite::Connection::open(&fixture.path).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let before = log.stats().batches;
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // The writer takes the first, then blocks on the lock while two more queue.
+        let first = tokio::spawn({
+            let log = Arc::clone(&log);
+            async move { log.append(&record(1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let waiting: Vec<_> = (2..4)
+            .map(|i| {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move { log.append(&record(i)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        blocker.execute_batch("COMMIT").unwrap();
+        first.await.unwrap().unwrap();
+        // The writer found two waiting after its first batch: it lingers, so this one joins them.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let late = log.append(&record(4)).await.unwrap();
+        for task in waiting {
+            let receipt = task.await.unwrap().unwrap();
+            assert_eq!(receipt.tree_head, late.tree_head, "one batch");
+        }
+        assert_eq!(log.stats().batches - before, 2);
+    });
+}
+
+#[test]
 fn a_failed_commit_is_an_error_for_every_caller_and_the_log_recovers() {
     let fixture = Fixture::new();
     let log = AuditLog::open_with(

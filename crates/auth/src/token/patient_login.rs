@@ -291,12 +291,16 @@ impl TokenService {
     /// `token_*` [`AuthError`]s (`token_account_disabled` for a disabled or removed patient
     /// account), or [`AuthError::Unavailable`] when the registry or the directory cannot answer.
     pub async fn verify_bearer(&self, bearer: &str, now: SystemTime) -> Result<Bearer, AuthError> {
-        let (claims, expires) = self.verify_signed(bearer, now)?;
-        if is_patient_token(&claims) {
-            let principal = self.patient_principal(&claims, expires).await?;
+        let verified = self.verify_signed(bearer, now)?;
+        if is_patient_token(&verified.claims) {
+            let principal = self
+                .patient_principal(&verified.claims, verified.expires)
+                .await?;
             Ok(Bearer::Patient(principal))
         } else {
-            let principal = self.member_principal(&claims, expires).await?;
+            let principal = self
+                .member_principal(&verified.claims, verified.expires)
+                .await?;
             Ok(Bearer::Member(principal))
         }
     }

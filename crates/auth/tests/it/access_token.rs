@@ -108,6 +108,72 @@ async fn a_tampered_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_tampered_token_is_refused_after_the_genuine_one_was_verified() {
+    // The genuine token's checks are kept for its lifetime; an altered copy is not that token.
+    let world = World::new().await;
+    let token = issued(&world).await;
+    world
+        .service
+        .verify_access_token(&token, now())
+        .await
+        .unwrap();
+    let (header, mut claims, signature) = parts(&token);
+    claims["scope"] = json!("system/Observation.cruds system/Condition.rs");
+    let tampered = format!(
+        "{}.{}.{signature}",
+        b64(header.to_string()),
+        b64(claims.to_string())
+    );
+    assert_eq!(
+        reason(world.service.verify_access_token(&tampered, now()).await),
+        "token_signature_invalid"
+    );
+    assert_eq!(
+        world.service.verified_tokens(),
+        1,
+        "only the genuine token is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_token_verified_before_is_still_refused_once_expired_or_its_client_revoked() {
+    let world = World::new().await;
+    let token = issued(&world).await;
+    for _ in 0..3 {
+        world
+            .service
+            .verify_access_token(&token, now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(world.service.verified_tokens(), 1);
+    assert_eq!(
+        reason(
+            world
+                .service
+                .verify_access_token(&token, now() + Duration::from_secs(300))
+                .await
+        ),
+        "token_expired"
+    );
+    auth::Registry::revoke_client(
+        world.registry.as_ref(),
+        &auth::ClientId::new(HOSPITAL_CLIENT).unwrap(),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reason(world.service.verify_access_token(&token, now()).await),
+        "token_client_revoked"
+    );
+    assert_eq!(
+        reason(world.service.verify_bearer(&token, now()).await),
+        "token_client_revoked"
+    );
+}
+
+#[tokio::test]
 async fn a_token_signed_by_another_key_is_refused() {
     let world = World::new().await;
     // Another deployment (or an attacker) with its own key and the very same settings.

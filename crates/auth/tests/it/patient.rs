@@ -519,6 +519,13 @@ async fn a_success_starts_the_count_again_and_unknown_names_lock_like_real_ones(
 async fn a_disabled_account_cannot_log_in_and_its_tokens_stop_working() {
     let patients = Patients::new().await;
     let token = patients.login(&patients.hanako_form()).await.unwrap();
+    // Verified once before (its signature is then not checked again): the account is still
+    // checked on every request.
+    patients
+        .service()
+        .verify_bearer(token.token(), now())
+        .await
+        .unwrap();
     patients
         .directory
         .disable_account(&account_id(HANAKO), now())

@@ -8,8 +8,10 @@ use store::{Condition, SearchQuery, SortKey, SortParam, TokenSystem, ValueTest};
 use super::{Driver, choose_driver, page_sql};
 use crate::cursor::{Direction, Position};
 
+/// A migrated in-memory database planning as the store's connections do.
 fn database() -> Connection {
     let mut connection = Connection::open_in_memory().expect("open");
+    crate::connection::plan_without_bound_values(&connection).expect("qpsg");
     crate::migrate::migrate(&mut connection, 0).expect("migrate");
     connection
 }
@@ -208,4 +210,62 @@ fn a_sorted_search_sorts_only_the_driven_candidates() {
         plan.contains("SEARCH idx_token EXISTS USING PRIMARY KEY (res=?)"),
         "the probe reads the candidate's rows, not every laboratory row: {plan}"
     );
+}
+
+/// `Observation?subject=<absolute url>`: a reference by URL.
+fn reference_by_url() -> SearchQuery {
+    SearchQuery {
+        types: vec!["Observation".to_owned()],
+        filters: vec![vec![Condition::Match {
+            param: "subject".to_owned(),
+            test: ValueTest::Reference {
+                target_type: None,
+                id: None,
+                url: Some("https://example.org/fhir/Patient/1".to_owned()),
+            },
+        }]],
+        count: 20,
+        ..SearchQuery::default()
+    }
+}
+
+#[test]
+fn a_reference_by_url_reads_the_partial_url_index() {
+    // The partial index's condition (`url IS NOT NULL`) is implied by `url = ?N` without
+    // looking at the bound value, so planning without bound values keeps it usable.
+    let plan = plan(&database(), &reference_by_url(), None);
+    assert!(plan.contains("idx_reference_url"), "{plan}");
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
+/// Runs `queries` one after the other on one connection through the statement cache, and returns
+/// how often SQLite re-prepared the cached page statement of the last one.
+fn reprepares(connection: &Connection, queries: &[SearchQuery]) -> i32 {
+    for query in queries {
+        super::search(connection, query).expect("search");
+    }
+    let last = queries.last().expect("a query");
+    let driver = choose_driver(connection, last).expect("driver");
+    let sql = page_sql(last, driver, None, last.count as usize + 1);
+    let statement = connection.prepare_cached(&sql.text).expect("cached");
+    statement.get_status(rusqlite::StatementStatus::RePrepare)
+}
+
+#[test]
+fn cached_search_statements_are_not_prepared_again_on_every_execution() {
+    let queries: Vec<SearchQuery> = (0..5)
+        .map(|n| {
+            let mut query = code_and_patient();
+            query.filters[1] = vec![patient(&format!("p{n}"))];
+            query.count = 10 + n;
+            query
+        })
+        .collect();
+    assert_eq!(reprepares(&database(), &queries), 0);
+
+    // What it guards against: without the planner stability guarantee, SQLite re-plans the
+    // statement after each rebinding of its `LIMIT` (rusqlite's cache clears the bindings).
+    let mut unstable = Connection::open_in_memory().expect("open");
+    crate::migrate::migrate(&mut unstable, 0).expect("migrate");
+    assert!(reprepares(&unstable, &queries) > 0);
 }
