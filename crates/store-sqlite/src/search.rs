@@ -137,6 +137,24 @@ pub(crate) fn exists(connection: &Connection, query: &SearchQuery) -> Result<boo
     Ok(!rows.is_empty())
 }
 
+/// [`exists`] if its driver's probe found it narrow (fewer than [`SELECTIVE`] index rows, so the
+/// answer costs a few index reads whatever the data); `None` without reading further otherwise.
+/// What the store runs on the calling thread (`SqliteStore::exists`).
+///
+/// # Errors
+/// Database errors as classified.
+pub(crate) fn exists_if_narrow(
+    connection: &Connection,
+    query: &SearchQuery,
+) -> Result<Option<bool>> {
+    let (driver, rows) = choose_driver_counted(connection, query)?;
+    if !driver.indexed(query) || rows.is_none_or(|rows| rows >= SELECTIVE) {
+        return Ok(None);
+    }
+    let (rows, _) = fetch_keys(connection, query, driver, None, 1)?;
+    Ok(Some(!rows.is_empty()))
+}
+
 /// The cursor scope of a search: everything that selects and orders rows, but not the page size
 /// (a client may change `_count` while paging) nor includes or totals.
 fn scope_of(query: &SearchQuery) -> Scope {
@@ -466,6 +484,15 @@ const SELECTIVE: u64 = 100;
 /// probe (candidates are probed in order of their likely selectivity, and the first one below
 /// [`SELECTIVE`] rows wins without probing the others).
 fn choose_driver(connection: &Connection, query: &SearchQuery) -> Result<Driver> {
+    Ok(choose_driver_counted(connection, query)?.0)
+}
+
+/// [`choose_driver`], with the driver's index rows as its probe counted them (up to
+/// [`PROBE_LIMIT`]); `None` when the driver was chosen without a probe.
+fn choose_driver_counted(
+    connection: &Connection,
+    query: &SearchQuery,
+) -> Result<(Driver, Option<u64>)> {
     let single = |group: &Vec<Condition>| match group.as_slice() {
         [only] => Some(only.clone()),
         _ => None,
@@ -475,7 +502,7 @@ fn choose_driver(connection: &Connection, query: &SearchQuery) -> Result<Driver>
         .iter()
         .position(|group| matches!(single(group), Some(Condition::Id(_))))
     {
-        return Ok(Driver::Group(index));
+        return Ok((Driver::Group(index), None));
     }
     let mut candidates = Vec::new();
     if query.compartment.is_some() {
@@ -489,9 +516,10 @@ fn choose_driver(connection: &Connection, query: &SearchQuery) -> Result<Driver>
         }
     }
     if candidates.len() < 2 {
-        return Ok(candidates
+        let driver = candidates
             .first()
-            .map_or(Driver::Sets, |(_, driver)| *driver));
+            .map_or(Driver::Sets, |(_, driver)| *driver);
+        return Ok((driver, None));
     }
     candidates.sort_by_key(|(rank, _)| *rank);
     let mut best: Option<(u64, Driver)> = None;
@@ -506,13 +534,13 @@ fn choose_driver(connection: &Connection, query: &SearchQuery) -> Result<Driver>
             column_u64(row, 0)
         })?;
         if rows < SELECTIVE {
-            return Ok(driver);
+            return Ok((driver, Some(rows)));
         }
         if best.is_none_or(|(fewest, _)| rows < fewest) {
             best = Some((rows, driver));
         }
     }
-    Ok(best.map_or(Driver::Sets, |(_, driver)| driver))
+    Ok(best.map_or((Driver::Sets, None), |(rows, driver)| (driver, Some(rows))))
 }
 
 /// How likely an index match is to be selective (lower first); `None` for tests that its index

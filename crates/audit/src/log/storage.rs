@@ -87,6 +87,30 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
         )));
     }
     connection.pragma_update(None, "synchronous", "FULL")?;
+    // The checkpointer thread copies the WAL back; the writer only as a backstop.
+    connection.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        super::checkpoint::WRITER_AUTOCHECKPOINT,
+    )?;
+    // Keep the WAL file from staying large after a backlog.
+    connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    Ok(connection)
+}
+
+/// The checkpointer's connection (`checkpoint.rs`): `synchronous=FULL` (a checkpoint syncs the
+/// WAL before copying and the database file after), no automatic checkpoints of its own.
+pub(crate) fn open_checkpointer(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<Connection, AuditError> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(busy_timeout)?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(connection)
 }
 

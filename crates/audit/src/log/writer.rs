@@ -21,6 +21,7 @@ use crate::hash::Hash;
 use crate::head::SignedTreeHead;
 use crate::key::AuditKey;
 use crate::log::Receipt;
+use crate::log::checkpoint::Checkpointer;
 use crate::log::storage::{self, State};
 use crate::merkle;
 use crate::record::AuditRecord;
@@ -76,40 +77,48 @@ impl Shared {
     }
 }
 
-/// Starts the thread that owns `connection`.
+/// What the writer owns: the write connection and the checkpointer it signals after commits.
+pub(crate) struct Connections {
+    pub(crate) writer: Connection,
+    pub(crate) checkpointer: Checkpointer,
+}
+
+/// How the writer groups appends into transactions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batching {
+    /// The most appends in one transaction.
+    pub(crate) max: usize,
+    /// How long to wait for more once several were waiting (`Options::linger`).
+    pub(crate) linger: Duration,
+}
+
+/// Starts the thread that owns the connections.
 pub(crate) fn spawn(
-    connection: Connection,
+    connections: Connections,
     key: AuditKey,
     state: State,
     receiver: mpsc::Receiver<Job>,
     shared: Arc<Shared>,
-    max_batch: usize,
-    linger: Duration,
+    batching: Batching,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("audit-writer".to_owned())
-        .spawn(move || {
-            run(
-                &connection,
-                &key,
-                state,
-                receiver,
-                &shared,
-                max_batch,
-                linger,
-            )
-        })
+        .spawn(move || run(&connections, &key, state, receiver, &shared, batching))
 }
 
 fn run(
-    connection: &Connection,
+    connections: &Connections,
     key: &AuditKey,
     mut state: State,
     mut receiver: mpsc::Receiver<Job>,
     shared: &Shared,
-    max_batch: usize,
-    linger: Duration,
+    batching: Batching,
 ) {
+    let Batching {
+        max: max_batch,
+        linger,
+    } = batching;
+    let connection = &connections.writer;
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -123,6 +132,7 @@ fn run(
         }
         match commit(connection, key, &state, &batch) {
             Ok((new_state, head, first_seq)) => {
+                connections.checkpointer.committed();
                 state = new_state;
                 *shared.head.lock().expect("head lock poisoned") = Some(head.clone());
                 shared

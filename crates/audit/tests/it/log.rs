@@ -186,6 +186,29 @@ fn a_lone_append_never_lingers_and_a_busy_writer_lingers_once() {
 }
 
 #[test]
+fn committed_entries_are_copied_into_the_database_file_in_the_background() {
+    let fixture = Fixture::new();
+    let log = fixture.open();
+    let size = || std::fs::metadata(&fixture.path).unwrap().len();
+    let empty = size();
+    // Far fewer WAL pages than SQLite's automatic checkpoint would wait for.
+    for i in 0..50 {
+        log.append_blocking(&record(i)).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() <= empty {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint copied the WAL back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let public_key = log.public_key().clone();
+    log.close();
+    assert!(verify(&fixture.path, &public_key).unwrap().is_intact());
+}
+
+#[test]
 fn a_failed_commit_is_an_error_for_every_caller_and_the_log_recovers() {
     let fixture = Fixture::new();
     let log = AuditLog::open_with(
