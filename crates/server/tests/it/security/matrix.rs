@@ -258,23 +258,7 @@ async fn every_role_every_interaction_every_kind_of_patient() {
                 } else {
                     Expect::Hidden
                 };
-                let mut headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
-                if let Some(content_type) = interaction.content_type {
-                    headers.push(("content-type".into(), content_type.into()));
-                }
-                let headers: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                let reply = world
-                    .app
-                    .request(
-                        interaction.method.clone(),
-                        &interaction.uri,
-                        &headers,
-                        interaction.body.clone(),
-                    )
-                    .await;
+                let reply = send(&world, &token, &interaction).await;
                 let label = format!(
                     "{organisation}/{} {} on {class:?}: expected {expect:?}",
                     role.code(),
@@ -317,6 +301,24 @@ async fn every_role_every_interaction_every_kind_of_patient() {
             "{by_outcome:?}"
         );
     }
+}
+
+/// Sends one interaction with the bearer token.
+async fn send(world: &World, token: &str, interaction: &Interaction) -> crate::Reply {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    if let Some(content_type) = interaction.content_type {
+        headers.push(("content-type", content_type));
+    }
+    world
+        .app
+        .request(
+            interaction.method.clone(),
+            &interaction.uri,
+            &headers,
+            interaction.body.clone(),
+        )
+        .await
 }
 
 fn truncate(text: &str) -> String {
@@ -467,23 +469,7 @@ async fn the_patient_reaches_only_their_own_compartment() {
             } else {
                 Expect::Hidden
             };
-            let mut headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
-            if let Some(content_type) = interaction.content_type {
-                headers.push(("content-type".into(), content_type.into()));
-            }
-            let headers: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let reply = world
-                .app
-                .request(
-                    interaction.method.clone(),
-                    &interaction.uri,
-                    &headers,
-                    interaction.body.clone(),
-                )
-                .await;
+            let reply = send(&world, &token, &interaction).await;
             if let Err(problem) = check(&reply, expect, interaction.shape, target) {
                 failures.push(format!(
                     "patient {} on {} (themself: {themself}): expected {expect:?}: {problem} ({} {})",
