@@ -304,7 +304,7 @@ fn page_sql(query: &SearchQuery, driver: Driver, position: Option<&Position>, li
     // Without sort keys the page is in pk order, which an index driver joined in front of
     // `resource` yields as it reads (its equality prefix is bound): the page stops after `limit`
     // rows instead of collecting every match first.
-    let joined = query.sort.is_empty() && driver.indexed(query);
+    let joined = query.sort.is_empty() && driver.joinable(query);
     sql.push(if joined {
         " FROM (SELECT d.res AS pk"
     } else {
@@ -456,23 +456,50 @@ pub(crate) enum Driver {
     Sets,
     /// The compartment's membership rows drive.
     Compartment,
-    /// The only alternative of this filter group drives: an index `Match`, or `_id` (which
-    /// `resource`'s own `(type, id)` index serves).
+    /// This filter group drives: its only alternative, an index `Match` or `_id` (which
+    /// `resource`'s own `(type, id)` index serves), or its alternatives, each an index `Match`
+    /// that can drive (`identifier=a,b`: the union of their index rows).
     Group(usize),
 }
 
 impl Driver {
-    /// Whether the driver reads an index table (the compartment's or a search index).
+    /// Whether the driver reads index tables (the compartment's or search indexes).
     fn indexed(self, query: &SearchQuery) -> bool {
         match self {
             Driver::Sets => false,
             Driver::Compartment => query.compartment.is_some(),
+            Driver::Group(index) => match query.filters.get(index).map(Vec::as_slice) {
+                Some([Condition::Match { .. }]) => true,
+                Some(group) => alternatives_rank(group).is_some(),
+                None => false,
+            },
+        }
+    }
+
+    /// Whether the driver is one index whose rows can be joined in front of `resource`.
+    fn joinable(self, query: &SearchQuery) -> bool {
+        match self {
             Driver::Group(index) => matches!(
                 query.filters.get(index).map(Vec::as_slice),
                 Some([Condition::Match { .. }])
             ),
+            driver => driver.indexed(query),
         }
     }
+}
+
+/// The rank of a group of two or more alternatives that can drive together (each an index match
+/// that could drive on its own): that of its least selective alternative.
+fn alternatives_rank(group: &[Condition]) -> Option<u8> {
+    if group.len() < 2 {
+        return None;
+    }
+    group
+        .iter()
+        .try_fold(0, |rank, alternative| match alternative {
+            Condition::Match { test, .. } => driver_rank(test).map(|own| rank.max(own)),
+            _ => None,
+        })
 }
 
 /// Rows a candidate driver's probe counts up to; a driver with fewer is chosen at once.
@@ -509,9 +536,11 @@ fn choose_driver_counted(
         candidates.push((0, Driver::Compartment));
     }
     for (index, group) in query.filters.iter().enumerate() {
-        if let [Condition::Match { test, .. }] = group.as_slice()
-            && let Some(rank) = driver_rank(test)
-        {
+        let rank = match group.as_slice() {
+            [Condition::Match { test, .. }] => driver_rank(test),
+            alternatives => alternatives_rank(alternatives),
+        };
+        if let Some(rank) = rank {
             candidates.push((rank, Driver::Group(index)));
         }
     }
@@ -657,10 +686,15 @@ impl<'s> Filter<'s> {
                     "SELECT res FROM compartment WHERE patient_id = {patient}"
                 );
             }
-            Driver::Group(index) => {
-                if let Some([Condition::Match { param, test }]) =
-                    query.filters.get(index).map(Vec::as_slice)
-                {
+            Driver::Group(index) if driver.indexed(query) => {
+                let group = query.filters.get(index).map_or(&[][..], Vec::as_slice);
+                for (position, alternative) in group.iter().enumerate() {
+                    let Condition::Match { param, test } = alternative else {
+                        continue;
+                    };
+                    if position > 0 {
+                        self.sql.push(" UNION ");
+                    }
                     let _ = write!(
                         self.sql.text,
                         "SELECT res FROM {} WHERE 1",
@@ -668,10 +702,9 @@ impl<'s> Filter<'s> {
                     );
                     self.param_restriction("pid", &query.types, param);
                     self.test(test, "");
-                } else {
-                    self.sql.push("SELECT pk FROM resource WHERE 0");
                 }
             }
+            Driver::Group(_) => self.sql.push("SELECT pk FROM resource WHERE 0"),
             Driver::Sets => self.sql.push("SELECT pk FROM resource WHERE 0"),
         }
     }
