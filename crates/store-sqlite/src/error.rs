@@ -78,3 +78,23 @@ impl From<serde_json::Error> for Fault {
 pub(crate) fn invalid(message: impl Into<String>) -> Fault {
     Fault(StoreError::Invalid(message.into()))
 }
+
+/// A copy of `error` (`StoreError` is not `Clone`: sources are kept as their message), for each
+/// job of a failed batch, or each use of a failed template.
+pub(crate) fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::VersionConflict {
+            op,
+            expected,
+            actual,
+        } => StoreError::VersionConflict {
+            op: *op,
+            expected: *expected,
+            actual: *actual,
+        },
+        StoreError::Duplicate(message) => StoreError::Duplicate(message.clone()),
+        StoreError::Invalid(message) => StoreError::Invalid(message.clone()),
+        StoreError::Unavailable(source) => StoreError::unavailable(source.to_string()),
+        StoreError::Internal(source) => StoreError::internal(source.to_string()),
+    }
+}

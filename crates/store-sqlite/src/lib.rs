@@ -155,6 +155,8 @@ pub struct WriterStats {
     pub transactions: u64,
     /// `write` calls processed, successful or not.
     pub calls: u64,
+    /// Groups run again, each call in a savepoint, after one of their calls failed.
+    pub retried: u64,
 }
 
 /// The SQLite store. Cheap to share behind an `Arc<dyn Store>`; dropping it drains the write queue,
@@ -268,6 +270,7 @@ impl SqliteStore {
     pub fn stats(&self) -> WriterStats {
         WriterStats {
             transactions: self.writer.counters.transactions.load(Ordering::Relaxed),
+            retried: self.writer.counters.retried.load(Ordering::Relaxed),
             calls: self.writer.counters.calls.load(Ordering::Relaxed),
         }
     }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use store::{
-    IndexEntry, IndexValue, ResourceWrite, SearchQuery, StoreError, StoredResource, Timestamp,
-    TotalMode, WriteOp, WriteOutcome,
+    IndexEntry, IndexValue, ResourceWrite, SearchQuery, StampTemplate, StoreError, StoredResource,
+    Timestamp, TotalMode, WriteOp, WriteOutcome,
 };
 
 use crate::error::{Fault, Result, invalid};
@@ -20,7 +20,25 @@ pub(crate) const METHOD_CREATE: i64 = 0;
 pub(crate) const METHOD_UPDATE: i64 = 1;
 pub(crate) const METHOD_DELETE: i64 = 2;
 
-/// Applies `ops` in order at time `now` and returns one outcome per operation.
+/// A body serialised on the caller's task ([`ResourceWrite::stamp_template`]), or why it could not
+/// be: the error is the write's only when the write gets as far as storing its body.
+pub(crate) type Template = std::result::Result<StampTemplate, StoreError>;
+
+/// The templates of `ops`' bodies, one per operation (None for deletes). Made by the caller, so that
+/// the writer thread only fills in each version and time.
+pub(crate) fn templates(ops: &[WriteOp]) -> Vec<Option<Template>> {
+    ops.iter()
+        .map(|op| match op {
+            WriteOp::Create { write, .. } | WriteOp::Update { write, .. } => {
+                Some(write.stamp_template())
+            }
+            WriteOp::Delete { .. } => None,
+        })
+        .collect()
+}
+
+/// Applies `ops` in order at time `now` and returns one outcome per operation; `templates` are
+/// their bodies' (from [`templates`]; a missing one is made here).
 ///
 /// Later operations see the effects of earlier ones (same transaction), so a call may create a
 /// resource and update it again. The operations are borrowed, not consumed: their bodies are freed
@@ -35,23 +53,31 @@ pub(crate) const METHOD_DELETE: i64 = 2;
 pub(crate) fn apply(
     connection: &Connection,
     params: &mut ParamIds,
-    ops: &mut [WriteOp],
+    ops: &[WriteOp],
+    templates: &[Option<Template>],
     only_new: bool,
     now: Timestamp,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(ops.len());
-    for (index, op) in ops.iter_mut().enumerate() {
+    for (index, op) in ops.iter().enumerate() {
+        let template = templates.get(index).and_then(Option::as_ref);
         let outcome = match op {
             WriteOp::Create {
                 write,
                 if_none_exist: None,
-            } if only_new => create_new(connection, params, write, now)?,
+            } if only_new => create_new(connection, params, (write, template), now)?,
             WriteOp::Create {
                 write,
                 if_none_exist,
-            } => create(connection, params, write, if_none_exist.as_deref(), now)?,
+            } => create(
+                connection,
+                params,
+                (write, template),
+                if_none_exist.as_deref(),
+                now,
+            )?,
             WriteOp::Update { write, if_match } => {
-                update(connection, params, index, write, *if_match, now)?
+                update(connection, params, index, (write, template), *if_match, now)?
             }
             WriteOp::Delete {
                 resource_type,
@@ -64,6 +90,18 @@ pub(crate) fn apply(
     Ok(outcomes)
 }
 
+/// A resource to write and its body's template, when the caller made one.
+type Body<'a> = (&'a ResourceWrite, Option<&'a Template>);
+
+/// The stored JSON of `write`'s body at `version`.
+fn stamp((write, template): Body<'_>, version: u64, now: Timestamp) -> Result<String> {
+    match template {
+        Some(Ok(template)) => Ok(template.fill(version, now)),
+        Some(Err(error)) => Err(Fault(crate::error::same_error(error))),
+        None => Ok(write.stamp(version, now)?),
+    }
+}
+
 /// The `resource` row of a logical resource, live or deleted.
 struct Current {
     pk: i64,
@@ -74,10 +112,11 @@ struct Current {
 fn create(
     connection: &Connection,
     params: &mut ParamIds,
-    write: &mut ResourceWrite,
+    body: Body<'_>,
     if_none_exist: Option<&SearchQuery>,
     now: Timestamp,
 ) -> Result<WriteOutcome> {
+    let write = body.0;
     check_names(&write.resource_type, &write.id)?;
     if let Some(query) = if_none_exist
         && let Some(existing) = first_match(connection, &write.resource_type, query)?
@@ -86,12 +125,12 @@ fn create(
     }
     // Most creates are of new ids: insert first, and look the resource up only on a conflict. This
     // saves a search of the (type, id) index per created resource.
-    if let Some(stored) = put(connection, params, None, write, now)? {
+    if let Some(stored) = put(connection, params, None, body, now)? {
         return Ok(WriteOutcome::Created(stored));
     }
     match current(connection, &write.resource_type, &write.id)? {
         Some(current) if current.deleted => {
-            let stored = put(connection, params, Some(&current), write, now)?.ok_or_else(|| {
+            let stored = put(connection, params, Some(&current), body, now)?.ok_or_else(|| {
                 Fault(StoreError::internal(
                     "re-creating a resource inserted nothing",
                 ))
@@ -113,11 +152,12 @@ fn create(
 fn create_new(
     connection: &Connection,
     params: &mut ParamIds,
-    write: &mut ResourceWrite,
+    body: Body<'_>,
     now: Timestamp,
 ) -> Result<WriteOutcome> {
+    let write = body.0;
     check_names(&write.resource_type, &write.id)?;
-    match put(connection, params, None, write, now)? {
+    match put(connection, params, None, body, now)? {
         Some(stored) => Ok(WriteOutcome::Created(stored)),
         None => Err(Fault(store::bulk_duplicate(&write.resource_type))),
     }
@@ -127,15 +167,16 @@ fn update(
     connection: &Connection,
     params: &mut ParamIds,
     op: usize,
-    write: &mut ResourceWrite,
+    body: Body<'_>,
     if_match: Option<u64>,
     now: Timestamp,
 ) -> Result<WriteOutcome> {
+    let write = body.0;
     check_names(&write.resource_type, &write.id)?;
     let current = current(connection, &write.resource_type, &write.id)?;
     check_if_match(op, current.as_ref(), if_match)?;
     let was_live = matches!(current, Some(Current { deleted: false, .. }));
-    let stored = put(connection, params, current.as_ref(), write, now)?
+    let stored = put(connection, params, current.as_ref(), body, now)?
         .ok_or_else(|| Fault(StoreError::internal("an update inserted nothing")))?;
     Ok(if was_live {
         WriteOutcome::Updated(stored)
@@ -195,12 +236,13 @@ fn put(
     connection: &Connection,
     params: &mut ParamIds,
     current: Option<&Current>,
-    write: &mut ResourceWrite,
+    body: Body<'_>,
     now: Timestamp,
 ) -> Result<Option<StoredResource>> {
+    let write = body.0;
     let version = current.map_or(1, |current| current.version + 1);
     let version_sql = sql_version(version)?;
-    let json = write.stamp(version, now)?;
+    let json = stamp(body, version, now)?;
     let (pk, method) = match current {
         None => {
             let inserted = connection

@@ -1,10 +1,15 @@
 //! The writer thread: the only owner of the write connection, and the group commit.
 //!
-//! Callers queue [`Job`]s on a bounded channel. The thread takes the first waiting job and every
-//! other job already queued (up to `max_batch`) and runs them in ONE `BEGIN IMMEDIATE` transaction,
-//! each inside its own `SAVEPOINT`: a failing job (a version conflict, a duplicate) rolls back to its
-//! savepoint alone while the others go on. After `COMMIT` succeeds, and only then, each job gets its
-//! reply. Concurrent writers thus share one fsync per batch instead of paying one each.
+//! Callers queue [`Job`]s on a bounded channel (with their bodies already serialised into
+//! templates: the thread only fills in versions and times). The thread takes the first waiting job
+//! and every other job already queued (up to `max_batch`) and runs them in ONE `BEGIN IMMEDIATE`
+//! transaction. After `COMMIT` succeeds, and only then, each job gets its reply. Concurrent writers
+//! thus share one fsync per batch instead of paying one each.
+//!
+//! Jobs run without savepoints first: a savepoint copies every page its job touches, and jobs
+//! rarely fail. A failing job (a version conflict, a duplicate) rolls the whole transaction back;
+//! it gets its error, and the others run again, this time each inside its own `SAVEPOINT`, so that
+//! another failure rolls back to its savepoint alone while the rest go on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +26,8 @@ use crate::write::{self, ParamIds};
 /// One `write` call waiting for the writer.
 pub(crate) struct Job {
     pub(crate) ops: Vec<WriteOp>,
+    /// One per operation: its body's template, made on the caller's task.
+    pub(crate) templates: Vec<Option<write::Template>>,
     /// A bulk create: every operation is a create of a resource that never existed.
     pub(crate) only_new: bool,
     pub(crate) reply: oneshot::Sender<Reply>,
@@ -30,7 +37,7 @@ pub(crate) struct Job {
 /// writer thread, pays for freeing their bodies.
 pub(crate) struct Reply {
     result: Result<Vec<WriteOutcome>, StoreError>,
-    spent: Vec<WriteOp>,
+    spent: (Vec<WriteOp>, Vec<Option<write::Template>>),
 }
 
 /// Counters of the writer thread, shared with [`crate::SqliteStore::stats`].
@@ -38,6 +45,7 @@ pub(crate) struct Reply {
 pub(crate) struct Counters {
     pub(crate) transactions: AtomicU64,
     pub(crate) calls: AtomicU64,
+    pub(crate) retried: AtomicU64,
 }
 
 /// Handle to the running writer thread. Dropping it closes the queue; the thread finishes the jobs
@@ -98,6 +106,7 @@ impl Writer {
         only_new: bool,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let templates = write::templates(&ops);
         let sender = self
             .sender
             .as_ref()
@@ -105,6 +114,7 @@ impl Writer {
         sender
             .send(Job {
                 ops,
+                templates,
                 only_new,
                 reply,
             })
@@ -154,7 +164,7 @@ fn run(
             .calls
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let transactions = counters.transactions.fetch_add(1, Ordering::Relaxed) + 1;
-        commit_batch(connection, &mut batch, clock, &mut params);
+        commit_batch(connection, &mut batch, clock, &mut params, counters);
         // Rows changed stand in for WAL pages written: small writes share a checkpoint (and its
         // fsyncs) instead of paying one each.
         let changes = connection.total_changes();
@@ -172,56 +182,93 @@ fn run(
 
 /// Runs every job of `batch` in one transaction and replies to each after the commit.
 ///
-/// A batch of one job runs without a savepoint (a failure rolls back the whole transaction, which
-/// is the same thing); savepoints cost a copy of every page a job touches, which is worth avoiding
-/// for the large calls of a bulk import.
+/// First without savepoints; if a job fails, it is answered and the others run again, each inside
+/// a savepoint (see the module documentation).
 fn commit_batch(
     connection: &Connection,
     batch: &mut Vec<Job>,
     clock: &dyn Clock,
     params: &mut ParamIds,
+    counters: &Counters,
 ) {
-    if let Err(Fault(error)) = begin(connection) {
-        reply_all_failed(batch, &error);
-        return;
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    if let [job] = batch.as_mut_slice() {
-        match write::apply(connection, params, &mut job.ops, job.only_new, clock.now()) {
-            Ok(outcomes) => results.push(Ok(outcomes)),
-            Err(Fault(error)) => {
-                rollback(connection, params);
-                reply_all_failed(batch, &error);
-                return;
+    match attempt(connection, batch, clock, params, false) {
+        Attempt::Done => {}
+        Attempt::JobFailed(index, error) => {
+            rollback(connection, params);
+            let job = batch.remove(index);
+            let _ = job.reply.send(Reply {
+                result: Err(error),
+                spent: (job.ops, job.templates),
+            });
+            if !batch.is_empty() {
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                // Savepoints from here: this attempt ends in `Done` (or a fault for everyone).
+                let _ = attempt(connection, batch, clock, params, true);
             }
         }
-    } else {
-        for job in batch.iter_mut() {
+    }
+}
+
+/// What became of one attempt at a batch.
+enum Attempt {
+    /// Committed and answered, or failed and answered (everyone got a reply).
+    Done,
+    /// Without savepoints, this job failed: nothing is answered and the transaction is still open.
+    JobFailed(usize, StoreError),
+}
+
+fn attempt(
+    connection: &Connection,
+    batch: &mut Vec<Job>,
+    clock: &dyn Clock,
+    params: &mut ParamIds,
+    savepoints: bool,
+) -> Attempt {
+    if let Err(Fault(error)) = begin(connection) {
+        reply_all_failed(batch, &error);
+        return Attempt::Done;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for (index, job) in batch.iter_mut().enumerate() {
+        if savepoints {
             results.push(run_job(connection, params, job, clock));
-            // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on
-            // would run the next jobs in autocommit mode, one statement at a time: fail the batch.
-            if connection.is_autocommit() {
-                params.forget();
-                let error = StoreError::unavailable("the write transaction was aborted by SQLite");
-                tracing::error!(%error, "group commit aborted");
-                reply_all_failed(batch, &error);
-                return;
+        } else {
+            match write::apply(
+                connection,
+                params,
+                &job.ops,
+                &job.templates,
+                job.only_new,
+                clock.now(),
+            ) {
+                Ok(outcomes) => results.push(Ok(outcomes)),
+                Err(Fault(error)) => return Attempt::JobFailed(index, error),
             }
+        }
+        // Some errors (a full disk, I/O) make SQLite roll the whole transaction back. Going on
+        // would run the next jobs in autocommit mode, one statement at a time: fail the batch.
+        if connection.is_autocommit() {
+            params.forget();
+            let error = StoreError::unavailable("the write transaction was aborted by SQLite");
+            tracing::error!(%error, "group commit aborted");
+            reply_all_failed(batch, &error);
+            return Attempt::Done;
         }
     }
     if let Err(Fault(error)) = commit(connection) {
         tracing::error!(%error, "group commit failed");
         rollback(connection, params);
         reply_all_failed(batch, &error);
-        return;
+        return Attempt::Done;
     }
     for (job, result) in batch.drain(..).zip(results) {
         // A caller that went away (its future was dropped) does not need the answer.
         let _ = job.reply.send(Reply {
             result,
-            spent: job.ops,
+            spent: (job.ops, job.templates),
         });
     }
+    Attempt::Done
 }
 
 /// One job inside its savepoint: released on success, rolled back on failure.
@@ -235,7 +282,14 @@ fn run_job(
         .prepare_cached("SAVEPOINT job")
         .and_then(|mut statement| statement.execute([]))
         .map_err(|error| StoreError::from(Fault::from(error)))?;
-    let result = write::apply(connection, params, &mut job.ops, job.only_new, clock.now());
+    let result = write::apply(
+        connection,
+        params,
+        &job.ops,
+        &job.templates,
+        job.only_new,
+        clock.now(),
+    );
     let end = if result.is_ok() {
         connection.execute_batch("RELEASE job")
     } else {
@@ -274,28 +328,8 @@ fn commit(connection: &Connection) -> Result<()> {
 fn reply_all_failed(batch: &mut Vec<Job>, error: &StoreError) {
     for job in batch.drain(..) {
         let _ = job.reply.send(Reply {
-            result: Err(same_error(error)),
-            spent: job.ops,
+            result: Err(crate::error::same_error(error)),
+            spent: (job.ops, job.templates),
         });
-    }
-}
-
-/// A copy of `error` for each job of a failed batch (`StoreError` is not `Clone`: sources are
-/// kept as their message).
-fn same_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::VersionConflict {
-            op,
-            expected,
-            actual,
-        } => StoreError::VersionConflict {
-            op: *op,
-            expected: *expected,
-            actual: *actual,
-        },
-        StoreError::Duplicate(message) => StoreError::Duplicate(message.clone()),
-        StoreError::Invalid(message) => StoreError::Invalid(message.clone()),
-        StoreError::Unavailable(source) => StoreError::unavailable(source.to_string()),
-        StoreError::Internal(source) => StoreError::internal(source.to_string()),
     }
 }

@@ -27,7 +27,7 @@ pub use crate::query::{
 };
 pub use crate::record::{
     HistoryEntry, HistoryMethod, HistoryPage, HistoryQuery, HistoryScope, ResourceWrite,
-    SearchPage, StoredResource, WriteOp, WriteOutcome,
+    SearchPage, StampTemplate, StoredResource, WriteOp, WriteOutcome,
 };
 pub use crate::time::{Clock, FixedClock, SystemClock, Timestamp};
 

@@ -35,8 +35,8 @@ pub struct ResourceWrite {
 }
 
 impl ResourceWrite {
-    /// Sets `meta.versionId` and `meta.lastUpdated` in the body and serialises it: what every
-    /// backend stores for this version.
+    /// The body serialised with `meta.versionId` and `meta.lastUpdated` set: what every backend
+    /// stores for this version (the body itself is left as it is).
     ///
     /// An existing `meta` keeps its key order (existing keys are replaced in place, new ones
     /// appended); a missing `meta` is inserted right after `id`, where FHIR's JSON examples put it.
@@ -44,9 +44,19 @@ impl ResourceWrite {
     /// # Errors
     /// `Invalid` when the body is not an object, its `resourceType` or `id` disagree with the write,
     /// or its `meta` is not an object (messages name the problem, never the values).
-    pub fn stamp(&mut self, version: u64, now: Timestamp) -> Result<String, StoreError> {
+    pub fn stamp(&self, version: u64, now: Timestamp) -> Result<String, StoreError> {
+        Ok(self.stamp_template()?.fill(version, now))
+    }
+
+    /// The body serialised once with holes where `meta.versionId` and `meta.lastUpdated` go:
+    /// [`StampTemplate::fill`] then gives exactly what [`ResourceWrite::stamp`] gives, for the cost
+    /// of a copy. Backends make it on the caller's task so that their single writer only fills it.
+    ///
+    /// # Errors
+    /// As [`ResourceWrite::stamp`].
+    pub fn stamp_template(&self) -> Result<StampTemplate, StoreError> {
         use serde_json::Value as Json;
-        let Json::Object(body) = &mut self.body else {
+        let Json::Object(body) = &self.body else {
             return Err(StoreError::Invalid(
                 "the resource body is not a JSON object".into(),
             ));
@@ -65,30 +75,143 @@ impl ResourceWrite {
                 "the body's id does not match the write".into(),
             ));
         }
-        let version_id = Json::String(version.to_string());
-        let last_updated = Json::String(now.to_fhir_instant());
-        match body.get_mut("meta") {
-            Some(Json::Object(meta)) => {
-                meta.insert("versionId".to_owned(), version_id);
-                meta.insert("lastUpdated".to_owned(), last_updated);
-            }
+        let meta = match body.get("meta") {
+            Some(Json::Object(meta)) => Some(meta),
             Some(_) => {
                 return Err(StoreError::Invalid(
                     "the resource's meta is not a JSON object".into(),
                 ));
             }
-            None => {
-                let mut meta = serde_json::Map::with_capacity(2);
-                meta.insert("versionId".to_owned(), version_id);
-                meta.insert("lastUpdated".to_owned(), last_updated);
-                let position_of = |name: &str| body.keys().position(|key| key == name);
-                let at = position_of("id")
+            None => None,
+        };
+        // A missing `meta` goes right after `id` (or `resourceType`), where FHIR's examples put it.
+        let insert_meta_at = if meta.is_none() {
+            let position_of = |name: &str| body.keys().position(|key| key == name);
+            Some(
+                position_of("id")
                     .or_else(|| position_of("resourceType"))
-                    .map_or(0, |index| index + 1);
-                body.shift_insert(at, "meta".to_owned(), Json::Object(meta));
+                    .map_or(0, |index| index + 1),
+            )
+        } else {
+            None
+        };
+        let mut template = TemplateWriter::default();
+        template.text.push(b'{');
+        let mut first = true;
+        for (position, (key, value)) in body.iter().enumerate() {
+            if insert_meta_at == Some(position) {
+                template.key(&mut first, "meta")?;
+                template.meta(None)?;
+            }
+            template.key(&mut first, key)?;
+            match value {
+                Json::Object(object) if key == "meta" => template.meta(Some(object))?,
+                value => template.value(value)?,
             }
         }
-        serde_json::to_string(&self.body).map_err(StoreError::internal)
+        if insert_meta_at == Some(body.len()) {
+            template.key(&mut first, "meta")?;
+            template.meta(None)?;
+        }
+        template.text.push(b'}');
+        let text = String::from_utf8(template.text).map_err(StoreError::internal)?;
+        Ok(StampTemplate {
+            text,
+            version_at: template.version_at,
+            updated_at: template.updated_at,
+        })
+    }
+}
+
+/// A resource body serialised with two holes: the values of `meta.versionId` and
+/// `meta.lastUpdated` (see [`ResourceWrite::stamp_template`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampTemplate {
+    text: String,
+    version_at: usize,
+    updated_at: usize,
+}
+
+impl StampTemplate {
+    /// The stored JSON of this body at `version`, written at `now`.
+    pub fn fill(&self, version: u64, now: Timestamp) -> String {
+        let version = version.to_string();
+        let instant = now.to_fhir_instant();
+        let mut holes = [
+            (self.version_at, version.as_str()),
+            (self.updated_at, instant.as_str()),
+        ];
+        holes.sort_by_key(|(at, _)| *at);
+        let mut json = String::with_capacity(self.text.len() + version.len() + instant.len() + 4);
+        let mut from = 0;
+        for (at, value) in holes {
+            json.push_str(&self.text[from..at]);
+            // Digits, and an instant's digits and punctuation: nothing to escape.
+            json.push('"');
+            json.push_str(value);
+            json.push('"');
+            from = at;
+        }
+        json.push_str(&self.text[from..]);
+        json
+    }
+}
+
+/// Writes compact JSON exactly as `serde_json::to_string` would, leaving out the two values that
+/// [`StampTemplate::fill`] puts in.
+#[derive(Default)]
+struct TemplateWriter {
+    text: Vec<u8>,
+    version_at: usize,
+    updated_at: usize,
+}
+
+impl TemplateWriter {
+    fn key(&mut self, first: &mut bool, key: &str) -> Result<(), StoreError> {
+        if !std::mem::take(first) {
+            self.text.push(b',');
+        }
+        serde_json::to_writer(&mut self.text, key).map_err(StoreError::internal)?;
+        self.text.push(b':');
+        Ok(())
+    }
+
+    fn value(&mut self, value: &serde_json::Value) -> Result<(), StoreError> {
+        serde_json::to_writer(&mut self.text, value).map_err(StoreError::internal)
+    }
+
+    /// `meta`, with `versionId` and `lastUpdated` where they are (or appended, in that order).
+    fn meta(
+        &mut self,
+        meta: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), StoreError> {
+        self.text.push(b'{');
+        let mut first = true;
+        let (mut version, mut updated) = (false, false);
+        for (key, value) in meta.into_iter().flatten() {
+            self.key(&mut first, key)?;
+            match key.as_str() {
+                "versionId" => {
+                    self.version_at = self.text.len();
+                    version = true;
+                }
+                "lastUpdated" => {
+                    self.updated_at = self.text.len();
+                    updated = true;
+                }
+                _ => self.value(value)?,
+            }
+        }
+        if !version {
+            self.key(&mut first, "versionId")?;
+            self.version_at = self.text.len();
+        }
+        if !updated {
+            self.key(&mut first, "lastUpdated")?;
+            self.updated_at = self.text.len();
+        }
+        self.text.push(b'}');
+        Ok(())
     }
 }
 
@@ -196,4 +319,99 @@ pub struct SearchPage {
     pub next: Option<PageCursor>,
     /// Cursor for the previous page, when this is not the first page.
     pub previous: Option<PageCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// What stamping meant before templates: set the two keys in the body, serialise it.
+    fn stamped_in_place(body: &Value, version: u64, now: Timestamp) -> String {
+        let mut body = body.clone();
+        let object = body.as_object_mut().expect("an object");
+        let values = [
+            ("versionId", Value::String(version.to_string())),
+            ("lastUpdated", Value::String(now.to_fhir_instant())),
+        ];
+        match object.get_mut("meta") {
+            Some(Value::Object(meta)) => {
+                for (key, value) in values {
+                    meta.insert(key.to_owned(), value);
+                }
+            }
+            _ => {
+                let meta: serde_json::Map<String, Value> = values
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value))
+                    .collect();
+                let position_of = |name: &str| object.keys().position(|key| key == name);
+                let at = position_of("id")
+                    .or_else(|| position_of("resourceType"))
+                    .map_or(0, |index| index + 1);
+                object.shift_insert(at, "meta".to_owned(), Value::Object(meta));
+            }
+        }
+        serde_json::to_string(&body).expect("serialisable")
+    }
+
+    fn write(body: Value) -> ResourceWrite {
+        ResourceWrite {
+            resource_type: "Observation".into(),
+            id: "o1".into(),
+            body,
+            index: Vec::new(),
+            compartments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_filled_template_is_the_body_stamped_in_place() {
+        let bodies = [
+            json!({"resourceType": "Observation", "id": "o1", "status": "final"}),
+            json!({"resourceType": "Observation", "status": "final"}),
+            json!({"status": "final", "valueString": "\"quoted\" \u{3042}\n"}),
+            json!({}),
+            json!({"resourceType": "Observation", "id": "o1", "meta": {}}),
+            json!({"resourceType": "Observation", "id": "o1",
+                   "meta": {"lastUpdated": "x", "tag": [{"code": "a,b"}], "versionId": "9"},
+                   "note": [{"text": "meta versionId lastUpdated"}]}),
+            json!({"meta": {"profile": ["p"]}, "resourceType": "Observation",
+                   "valueQuantity": {"value": 1.50, "unit": "mg/dL"}}),
+            json!({"resourceType": "Observation", "id": "o1",
+                   "meta": {"versionId": "1"}, "contained": [{"meta": {"versionId": "x"}}]}),
+        ];
+        let now = Timestamp(1_795_000_000_123_456);
+        for body in bodies {
+            let write = write(body.clone());
+            let template = write.stamp_template().expect("a template");
+            for version in [1, 42, u64::MAX] {
+                assert_eq!(
+                    template.fill(version, now),
+                    stamped_in_place(&body, version, now),
+                    "{body}"
+                );
+            }
+            assert_eq!(
+                write.stamp(3, now).expect("stamped"),
+                stamped_in_place(&body, 3, now)
+            );
+        }
+    }
+
+    #[test]
+    fn templates_refuse_what_stamping_refuses() {
+        for body in [
+            json!([1, 2]),
+            json!({"resourceType": "Patient"}),
+            json!({"resourceType": "Observation", "id": "other"}),
+            json!({"resourceType": "Observation", "meta": "text"}),
+        ] {
+            assert!(matches!(
+                write(body).stamp_template(),
+                Err(StoreError::Invalid(_))
+            ));
+        }
+    }
 }

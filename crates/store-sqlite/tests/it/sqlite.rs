@@ -8,15 +8,19 @@ use store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::open_in;
 
+fn body_of(id: &str) -> ResourceWrite {
+    ResourceWrite {
+        resource_type: "Patient".to_owned(),
+        id: id.to_owned(),
+        body: json!({ "resourceType": "Patient", "id": id }),
+        index: Vec::new(),
+        compartments: Vec::new(),
+    }
+}
+
 fn create(id: &str) -> WriteOp {
     WriteOp::Create {
-        write: ResourceWrite {
-            resource_type: "Patient".to_owned(),
-            id: id.to_owned(),
-            body: json!({ "resourceType": "Patient", "id": id }),
-            index: Vec::new(),
-            compartments: Vec::new(),
-        },
+        write: body_of(id),
         if_none_exist: None,
     }
 }
@@ -139,6 +143,70 @@ async fn group_commit_batches_concurrent_writes() {
         let read = store.read("Patient", &format!("p{n}")).await.expect("read");
         assert_eq!(read.map(|r| r.version), Some(1), "p{n}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_calls_in_a_group_leave_nothing_and_the_others_commit() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(open_in(&directory));
+    store.write(vec![create("existing")]).await.expect("seed");
+    for round in 0..3 {
+        // A large call keeps the writer busy while the small ones queue up behind it, so that they
+        // run as one group.
+        let large = (0..3000)
+            .map(|n| create(&format!("large-{round}-{n}")))
+            .collect();
+        let busy = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.write(large).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let call = |ops: Vec<WriteOp>| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.write(ops).await })
+        };
+        let first = call(vec![create(&format!("first-{round}"))]);
+        // Fails on its second operation: its first must not survive.
+        let duplicate = call(vec![create(&format!("orphan-{round}")), create("existing")]);
+        let stale = call(vec![WriteOp::Update {
+            write: body_of(&format!("first-{round}")),
+            if_match: Some(7),
+        }]);
+        let last = call(vec![create(&format!("last-{round}"))]);
+        assert!(busy.await.expect("task").is_ok());
+        assert!(matches!(
+            first.await.expect("task").as_deref(),
+            Ok([WriteOutcome::Created(_)])
+        ));
+        assert!(matches!(
+            duplicate.await.expect("task"),
+            Err(StoreError::Duplicate(_))
+        ));
+        assert!(matches!(
+            stale.await.expect("task"),
+            Err(StoreError::VersionConflict { .. })
+        ));
+        assert!(matches!(
+            last.await.expect("task").as_deref(),
+            Ok([WriteOutcome::Created(_)])
+        ));
+        let version = |id: String| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .read("Patient", &id)
+                    .await
+                    .expect("read")
+                    .map(|r| r.version)
+            }
+        };
+        assert_eq!(version(format!("first-{round}")).await, Some(1));
+        assert_eq!(version(format!("last-{round}")).await, Some(1));
+        assert_eq!(version(format!("orphan-{round}")).await, None);
+        assert_eq!(version("existing".to_owned()).await, Some(1));
+    }
+    // The failing calls shared a group with others at least once, which then ran again.
+    assert!(store.stats().retried >= 1, "{:?}", store.stats());
 }
 
 #[tokio::test]
