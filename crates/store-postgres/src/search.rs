@@ -490,9 +490,31 @@ impl<'s> Filter<'s> {
     }
 
     /// An OR of alternatives. An empty group has no alternative that holds, so it matches nothing.
+    ///
+    /// Alternatives that are all index matches (`identifier=a,b`) are one `IN` over the union of
+    /// their index rows: PostgreSQL turns that into a semi-join on the indexes, where an `OR` of
+    /// `IN`s is a filter on every resource of the type.
     fn group(&mut self, alternatives: &[Condition], alias: &str, types: &[String]) {
         if alternatives.is_empty() {
             self.sql.push("FALSE");
+            return;
+        }
+        if alternatives.len() > 1
+            && alternatives
+                .iter()
+                .all(|condition| matches!(condition, Condition::Match { .. }))
+        {
+            let _ = write!(self.sql.text, "{alias}.pk IN (");
+            for (index, condition) in alternatives.iter().enumerate() {
+                let Condition::Match { param, test } = condition else {
+                    continue;
+                };
+                if index > 0 {
+                    self.sql.push(" UNION ALL ");
+                }
+                self.index_rows(param, test, alias, types);
+            }
+            self.sql.push(")");
             return;
         }
         self.sql.push("(");
@@ -503,6 +525,16 @@ impl<'s> Filter<'s> {
             self.condition(condition, alias, types);
         }
         self.sql.push(")");
+    }
+
+    /// `SELECT res FROM <index> WHERE ...`: the index rows of `param` passing `test`.
+    fn index_rows(&mut self, param: &str, test: &ValueTest, alias: &str, types: &[String]) {
+        self.sql.push("SELECT res FROM ");
+        self.sql.push(table_of(test.kind()));
+        self.sql.push(" WHERE TRUE");
+        self.shard_restriction("shard_key", alias);
+        self.param_restriction("pid", types, param);
+        self.test(test);
     }
 
     /// A boolean expression true when the resource `alias` (of one of `types`) passes `condition`.
@@ -523,12 +555,8 @@ impl<'s> Filter<'s> {
                 );
             }
             Condition::Match { param, test } => {
-                let _ = write!(self.sql.text, "{alias}.pk IN (SELECT res FROM ");
-                self.sql.push(table_of(test.kind()));
-                self.sql.push(" WHERE TRUE");
-                self.shard_restriction("shard_key", alias);
-                self.param_restriction("pid", types, param);
-                self.test(test);
+                let _ = write!(self.sql.text, "{alias}.pk IN (");
+                self.index_rows(param, test, alias, types);
                 self.sql.push(")");
             }
             Condition::Missing {
