@@ -248,29 +248,25 @@ fn latest_per_code(resources: Vec<StoredResource>) -> Vec<StoredResource> {
     resources
         .into_iter()
         .filter(|resource| {
-            let body: Value = serde_json::from_str(&resource.json).unwrap_or(Value::Null);
-            let mut keys: Vec<String> = body
-                .pointer("/code/coding")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            // Only `code` is read: the rest of the body is skipped, not built.
+            let code = serde_json::from_str::<Coded>(&resource.json)
+                .ok()
+                .and_then(|coded| coded.code);
+            let mut keys: Vec<String> = code
+                .iter()
+                .flat_map(|code| code.coding.iter())
                 .filter_map(|coding| {
-                    let code = coding.get("code").and_then(Value::as_str)?;
-                    let system = coding
-                        .get("system")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let code = coding.code.as_deref()?;
+                    let system = coding.system.as_deref().unwrap_or_default();
                     Some(format!("{system}|{code}"))
                 })
                 .collect();
             if keys.is_empty() {
                 keys.push(
-                    body.pointer("/code/text")
-                        .and_then(Value::as_str)
-                        .map_or_else(
-                            || format!("id:{}", resource.id),
-                            |text| format!("text:{text}"),
-                        ),
+                    code.and_then(|code| code.text).map_or_else(
+                        || format!("id:{}", resource.id),
+                        |text| format!("text:{text}"),
+                    ),
                 );
             }
             if keys.iter().any(|key| seen.contains(key)) {
@@ -280,6 +276,29 @@ fn latest_per_code(resources: Vec<StoredResource>) -> Vec<StoredResource> {
             true
         })
         .collect()
+}
+
+/// The `code` of a stored resource (a CodeableConcept in every type a section reads).
+#[derive(serde::Deserialize)]
+struct Coded {
+    #[serde(default)]
+    code: Option<Concept>,
+}
+
+#[derive(serde::Deserialize)]
+struct Concept {
+    #[serde(default)]
+    coding: Vec<Coding>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Coding {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// Assembles the document Bundle.
@@ -354,4 +373,47 @@ fn document(
 /// `YYYY-MM-DD` of a timestamp (UTC).
 fn iso_date(at: Timestamp) -> String {
     at.to_fhir_instant().chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use store::{StoredResource, Timestamp};
+
+    use super::latest_per_code;
+
+    fn stored(id: &str, json: &str) -> StoredResource {
+        StoredResource {
+            resource_type: "Condition".into(),
+            id: id.into(),
+            version: 1,
+            last_updated: Timestamp(0),
+            deleted: false,
+            json: json.into(),
+        }
+    }
+
+    #[test]
+    fn each_code_is_kept_once_the_first_time_it_comes() {
+        let kept = latest_per_code(vec![
+            stored(
+                "a",
+                r#"{"resourceType":"Condition","code":{"coding":[{"system":"s","code":"1"},{"system":"t","code":"9"}]},"note":[{"text":"x"}]}"#,
+            ),
+            // Shares t|9 with the first: the same diagnosis sent again.
+            stored("b", r#"{"code":{"coding":[{"system":"t","code":"9"}]}}"#),
+            // The same code in another system is another code.
+            stored("c", r#"{"code":{"coding":[{"system":"u","code":"1"}]}}"#),
+            // Without a system.
+            stored("d", r#"{"code":{"coding":[{"code":"1"}]}}"#),
+            stored("e", r#"{"code":{"coding":[{"code":"1"}]}}"#),
+            // Text only: kept once per text.
+            stored("f", r#"{"code":{"text":"頭痛"}}"#),
+            stored("g", r#"{"code":{"coding":[{"display":"no code"}],"text":"頭痛"}}"#),
+            // Neither: each is its own.
+            stored("h", r#"{"resourceType":"Condition"}"#),
+            stored("i", r#"{"code":"not a concept"}"#),
+        ]);
+        let ids: Vec<&str> = kept.iter().map(|resource| resource.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "d", "f", "h", "i"]);
+    }
 }
