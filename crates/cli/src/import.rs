@@ -24,7 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 /// JP-CLINS submissions submitted at once.
-const SUBMISSIONS_IN_FLIGHT: usize = 16;
+const SUBMISSIONS_IN_FLIGHT: usize = 64;
 
 /// Submissions under way.
 type InFlight = tokio::task::JoinSet<Result<usize, AppError>>;
