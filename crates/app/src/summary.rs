@@ -262,12 +262,10 @@ fn latest_per_code(resources: Vec<StoredResource>) -> Vec<StoredResource> {
                 })
                 .collect();
             if keys.is_empty() {
-                keys.push(
-                    code.and_then(|code| code.text).map_or_else(
-                        || format!("id:{}", resource.id),
-                        |text| format!("text:{text}"),
-                    ),
-                );
+                keys.push(code.and_then(|code| code.text).map_or_else(
+                    || format!("id:{}", resource.id),
+                    |text| format!("text:{text}"),
+                ));
             }
             if keys.iter().any(|key| seen.contains(key)) {
                 return false;
@@ -408,7 +406,10 @@ mod tests {
             stored("e", r#"{"code":{"coding":[{"code":"1"}]}}"#),
             // Text only: kept once per text.
             stored("f", r#"{"code":{"text":"頭痛"}}"#),
-            stored("g", r#"{"code":{"coding":[{"display":"no code"}],"text":"頭痛"}}"#),
+            stored(
+                "g",
+                r#"{"code":{"coding":[{"display":"no code"}],"text":"頭痛"}}"#,
+            ),
             // Neither: each is its own.
             stored("h", r#"{"resourceType":"Condition"}"#),
             stored("i", r#"{"code":"not a concept"}"#),

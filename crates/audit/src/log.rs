@@ -8,7 +8,6 @@
 //! key id. Triggers refuse UPDATE and DELETE on all of them (a guard rail against mistakes, not
 //! against an attacker, who can drop triggers: [`crate::verify`] is the defence).
 
-mod checkpoint;
 pub(crate) mod storage;
 mod writer;
 
@@ -133,10 +132,11 @@ impl AuditLog {
         let connection = storage::open_writer(&path, options.busy_timeout)?;
         storage::create_schema(&connection, &public_key)?;
         let state = storage::load_state(&connection, &public_key)?;
-        let checkpointer = checkpoint::Checkpointer::spawn(storage::open_checkpointer(
-            &path,
-            options.busy_timeout,
-        )?)
+        let checkpointer = sqlite_checkpoint::Checkpointer::spawn(
+            storage::open_checkpointer(&path, options.busy_timeout)?,
+            "audit-ckpt",
+            storage::CHECKPOINT_INTERVAL,
+        )
         .map_err(|error| {
             AuditError::Inconsistent(format!("cannot start the checkpointer: {error}"))
         })?;

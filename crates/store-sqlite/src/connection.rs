@@ -27,7 +27,7 @@ pub struct ConnectionSettings {
 pub(crate) enum Role {
     Writer,
     Reader,
-    /// Copies the WAL back into the database file in the background (`checkpoint.rs`), so the
+    /// Copies the WAL back into the database file in the background (`sqlite_checkpoint`), so the
     /// writer thread never stalls on it.
     Checkpointer,
 }

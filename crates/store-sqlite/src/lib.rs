@@ -88,7 +88,6 @@
 //! (deeper index b-trees, scattered inserts into the reference and compartment indexes); the
 //! remaining time is SQLite b-tree work and WAL writing, not this crate's code.
 
-mod checkpoint;
 mod connection;
 mod cursor;
 mod error;

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
+use sqlite_checkpoint::Checkpointer;
 use store::{Clock, StoreError, WriteOp, WriteOutcome};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::checkpoint::Checkpointer;
 use crate::error::{Fault, Result};
 use crate::write::{self, ParamIds};
 
@@ -61,6 +61,10 @@ pub(crate) struct Writer {
 /// changed; checkpointing after every 1,000-resource transaction cost more CPU than it saved).
 const CHECKPOINT_AFTER_CHANGES: u64 = 65_536;
 
+/// Fewest time between two background checkpoints (`sqlite_checkpoint`): a burst of small
+/// commits shares one (each costs two fsyncs).
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How often (in transactions) the writer refreshes the planner statistics with `PRAGMA optimize`.
 const OPTIMIZE_EVERY: u64 = 1000;
 
@@ -76,7 +80,8 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
-        let checkpointer = Checkpointer::spawn(checkpointer)?;
+        let checkpointer =
+            Checkpointer::spawn(checkpointer, "store-sqlite-ckpt", CHECKPOINT_INTERVAL)?;
         let thread = std::thread::Builder::new()
             .name("store-sqlite-writer".to_owned())
             .spawn(move || {

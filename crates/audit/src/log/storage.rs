@@ -71,6 +71,20 @@ pub(crate) struct State {
     pub(crate) head: Option<SignedTreeHead>,
 }
 
+/// Fewest time between two background checkpoints of the log (`sqlite_checkpoint`): the commits
+/// of a busy server share one (each costs two fsyncs), and a hot page (the tail of a table) is
+/// copied once however often it changed.
+///
+/// A checkpoint still slows the commits that overlap it (its writes and its fsync share the disk
+/// and the CPUs with them), so fewer, larger ones touch fewer requests. Measured with 32 secured
+/// readers at ~11,500 appends/s: every 100 ms, p99 7.4–8.9 ms and p99.9 18–19 ms; every 1 s,
+/// p99 4.9–5.6 ms and p99.9 27–29 ms (the WAL then holds ~10 MB); the writer's own automatic
+/// checkpoints, p99 9–10 ms.
+pub(crate) const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// WAL pages after which the writer checkpoints itself (the backstop).
+const WRITER_AUTOCHECKPOINT: i64 = 16_384;
+
 /// The write connection: WAL, `synchronous=FULL` (a commit survives a power loss).
 pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, AuditError> {
     let connection = Connection::open_with_flags(
@@ -88,17 +102,13 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     }
     connection.pragma_update(None, "synchronous", "FULL")?;
     // The checkpointer thread copies the WAL back; the writer only as a backstop.
-    connection.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        super::checkpoint::WRITER_AUTOCHECKPOINT,
-    )?;
+    connection.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
     // Keep the WAL file from staying large after a backlog.
     connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(connection)
 }
 
-/// The checkpointer's connection (`checkpoint.rs`): `synchronous=FULL` (a checkpoint syncs the
+/// The checkpointer's connection (`sqlite_checkpoint`): `synchronous=FULL` (a checkpoint syncs the
 /// WAL before copying and the database file after), no automatic checkpoints of its own.
 pub(crate) fn open_checkpointer(
     path: &Path,

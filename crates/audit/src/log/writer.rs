@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
+use sqlite_checkpoint::Checkpointer;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AuditError;
@@ -21,7 +22,6 @@ use crate::hash::Hash;
 use crate::head::SignedTreeHead;
 use crate::key::AuditKey;
 use crate::log::Receipt;
-use crate::log::checkpoint::Checkpointer;
 use crate::log::storage::{self, State};
 use crate::merkle;
 use crate::record::AuditRecord;

@@ -1,0 +1,131 @@
+//! The checkpointer thread of a SQLite database with one writer (the store's, the audit log's):
+//! it copies committed WAL pages back into the database file on its own connection, so that the
+//! writer never stops committing while a checkpoint runs (with SQLite's automatic checkpoints one
+//! commit in every ~1,000 WAL pages waited for a checkpoint and its fsync).
+//!
+//! The writer calls [`Checkpointer::committed`] after every commit; the thread runs `PRAGMA
+//! wal_checkpoint(PASSIVE)`, which never waits for readers or for the writer, at most once per
+//! interval (commits in between share one checkpoint: each costs two fsyncs, and a hot page is
+//! copied once however often it changed). When a checkpoint has copied the whole WAL, the writer's
+//! next transaction starts the WAL over from its beginning, so the file stops growing. The
+//! writer's own automatic checkpoint (its `wal_autocheckpoint`, set by its owner) is the backstop
+//! should the thread fall behind.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+/// Handle to the running checkpointer. Dropping it stops the thread after its current checkpoint.
+pub struct Checkpointer {
+    notify: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread `name` that owns `connection` (a read-write connection to the database,
+    /// in WAL mode, used for nothing else) and checkpoints at most once per `interval`.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn spawn(connection: Connection, name: &str, interval: Duration) -> std::io::Result<Self> {
+        let (notify, receiver) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&connection, &receiver, interval))?;
+        Ok(Checkpointer {
+            notify: Some(notify),
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells the thread that a transaction committed. Never blocks: a pending signal covers it.
+    pub fn committed(&self) {
+        if let Some(notify) = &self.notify {
+            let _ = notify.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.notify.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("a SQLite checkpointer thread panicked");
+        }
+    }
+}
+
+fn run(connection: &Connection, receiver: &Receiver<()>, interval: Duration) {
+    let mut pending = false;
+    loop {
+        if !pending && receiver.recv().is_err() {
+            return;
+        }
+        let started = Instant::now();
+        // A failed checkpoint is tried again after the next commit; what it would have copied is
+        // in the WAL, durable, whether or not it was copied back yet.
+        if let Err(error) =
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_row| Ok(()))
+        {
+            tracing::warn!(%error, "background WAL checkpoint failed");
+        }
+        // Wait out the interval, remembering a commit signalled meanwhile; a dropped handle ends
+        // the wait at once.
+        pending = false;
+        while let Some(rest) = interval.checked_sub(started.elapsed()) {
+            match receiver.recv_timeout(rest) {
+                Ok(()) => pending = true,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    use super::Checkpointer;
+
+    #[test]
+    fn commits_are_copied_back_into_the_database_file() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("db.sqlite");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x BLOB);",
+            )
+            .expect("schema");
+        let checkpointer = Checkpointer::spawn(
+            Connection::open(&path).expect("open"),
+            "test-ckpt",
+            Duration::from_millis(10),
+        )
+        .expect("spawn");
+        writer
+            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
+            .expect("insert");
+        let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let before = file_size();
+        checkpointer.committed();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_size() <= before && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(checkpointer);
+        assert!(
+            file_size() > before + 90_000,
+            "the row's pages reached the database file: {before} -> {}",
+            file_size()
+        );
+    }
+}
