@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use serde_json::Value;
 use store::StoredResource;
 
 use crate::App;
@@ -109,12 +108,11 @@ impl App {
                 self.ledger.record(&resource.id, true);
                 continue;
             }
-            let Ok(body) = serde_json::from_str::<Value>(&resource.json) else {
-                continue;
-            };
-            if let Some(patient) =
-                crate::consent::patient_of(&resource.resource_type, &resource.id, &body)
-            {
+            if let Some(patient) = crate::consent::patient_of_json(
+                &resource.resource_type,
+                &resource.id,
+                &resource.json,
+            ) {
                 self.ledger.record(&patient, true);
             }
         }

@@ -414,6 +414,36 @@ pub(crate) fn patient_of(resource_type: &str, id: &str, body: &Value) -> Option<
     .map(str::to_owned)
 }
 
+/// [`patient_of`] of a stored resource's JSON text, reading only the three references it looks
+/// at (the rest of the body is skipped, not built), and the whole body only when one of them is
+/// not a Reference.
+pub(crate) fn patient_of_json(resource_type: &str, id: &str, json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct References {
+        subject: Option<Reference>,
+        patient: Option<Reference>,
+        beneficiary: Option<Reference>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        reference: Option<String>,
+    }
+    if resource_type == "Patient" {
+        return Some(id.to_owned());
+    }
+    match serde_json::from_str::<References>(json) {
+        Ok(found) => [found.subject, found.patient, found.beneficiary]
+            .into_iter()
+            .flatten()
+            .filter_map(|reference| reference.reference)
+            .find_map(|reference| reference.strip_prefix("Patient/").map(str::to_owned)),
+        Err(_) => {
+            let body: Value = serde_json::from_str(json).ok()?;
+            patient_of(resource_type, id, &body)
+        }
+    }
+}
+
 impl App {
     /// Refuses writes other than submissions and consents to authenticated users: a member's
     /// facility shares data by submitting JP-CLINS Bundles (attributable, replaceable, withdrawable
@@ -461,5 +491,58 @@ impl App {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::{patient_of, patient_of_json};
+
+    #[test]
+    fn the_patient_of_json_text_is_the_patient_of_its_body() {
+        let cases = [
+            (
+                "Observation",
+                r#"{"subject":{"reference":"Patient/p1"},"valueString":"x"}"#,
+            ),
+            (
+                "AllergyIntolerance",
+                r#"{"patient":{"reference":"Patient/p2"}}"#,
+            ),
+            ("Coverage", r#"{"beneficiary":{"reference":"Patient/p3"}}"#),
+            // A subject that is not a patient, then a patient.
+            (
+                "Observation",
+                r#"{"subject":{"reference":"Group/g"},"patient":{"reference":"Patient/p4"}}"#,
+            ),
+            ("Observation", r#"{"subject":{"display":"no reference"}}"#),
+            ("Observation", r#"{"subject":{"reference":"Group/g"}}"#),
+            // Not a Reference (Contract.subject is a list): the whole body decides.
+            (
+                "Contract",
+                r#"{"subject":[{"reference":"Patient/p5"}],"patient":{"reference":"Patient/p6"}}"#,
+            ),
+            ("Basic", r#"{"code":{"text":"x"}}"#),
+            ("Patient", r#"{"id":"self"}"#),
+        ];
+        for (resource_type, json) in cases {
+            let body: Value = serde_json::from_str(json).expect("json");
+            assert_eq!(
+                patient_of_json(resource_type, "self", json),
+                patient_of(resource_type, "self", &body),
+                "{json}"
+            );
+        }
+        assert_eq!(
+            patient_of_json(
+                "Observation",
+                "o",
+                r#"{"subject":{"reference":"Patient/p1"}}"#
+            )
+            .as_deref(),
+            Some("p1")
+        );
     }
 }

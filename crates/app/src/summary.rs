@@ -54,8 +54,7 @@ impl App {
     /// `https://host/fhir`).
     ///
     /// # Errors
-    /// `NotFound` for a patient that does not exist or that this viewer may not see;
-    /// `Unavailable`.
+    /// As [`App::summary_json`].
     pub async fn summary(
         &self,
         kind: SummaryKind,
@@ -63,6 +62,23 @@ impl App {
         base: &str,
         now: Timestamp,
     ) -> Result<Value, AppError> {
+        let text = self.summary_json(kind, patient_id, base, now).await?;
+        serde_json::from_str(&text).map_err(|error| AppError::Internal(Box::new(error)))
+    }
+
+    /// [`App::summary`] as JSON text, with every resource's stored JSON spliced in as it is (what
+    /// the server sends: no resource is parsed or serialised again).
+    ///
+    /// # Errors
+    /// `NotFound` for a patient that does not exist or that this viewer may not see;
+    /// `Unavailable`.
+    pub async fn summary_json(
+        &self,
+        kind: SummaryKind,
+        patient_id: &str,
+        base: &str,
+        now: Timestamp,
+    ) -> Result<String, AppError> {
         // An emergency window opens the emergency data set, and only it, as a consent would.
         if kind == SummaryKind::Emergency
             && let crate::Viewer::Member(member) = self.viewer()
@@ -88,7 +104,7 @@ impl App {
         patient_id: &str,
         base: &str,
         now: Timestamp,
-    ) -> Result<Value, AppError> {
+    ) -> Result<String, AppError> {
         let patient = self.read("Patient", patient_id).await?;
         let day = 86_400_000_000_i64;
         let since = |days: i64| iso_date(Timestamp(now.0 - days * day));
@@ -299,14 +315,14 @@ struct Coding {
     code: Option<String>,
 }
 
-/// Assembles the document Bundle.
+/// Assembles the document Bundle as JSON text.
 fn document(
     kind: SummaryKind,
     patient: &StoredResource,
     sections: &mut [Section],
     base: &str,
     now: Timestamp,
-) -> Value {
+) -> String {
     let base = base.trim_end_matches('/');
     let full_url =
         |resource: &StoredResource| format!("{base}/{}/{}", resource.resource_type, resource.id);
@@ -348,24 +364,53 @@ fn document(
         "urn:uuid:{}",
         composition["id"].as_str().unwrap_or_default()
     );
-    let mut entries = vec![json!({"fullUrl": composition_url, "resource": composition})];
-    let mut seen = HashSet::new();
-    for resource in
-        std::iter::once(patient).chain(sections.iter().flat_map(|section| section.resources.iter()))
-    {
-        if seen.insert((resource.resource_type.clone(), resource.id.clone())) {
-            let body: Value = serde_json::from_str(&resource.json).unwrap_or(Value::Null);
-            entries.push(json!({"fullUrl": full_url(resource), "resource": body}));
-        }
-    }
-    json!({
+    let head = json!({
         "resourceType": "Bundle",
         "id": new_id(),
         "identifier": {"system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", new_id())},
         "type": "document",
         "timestamp": instant,
-        "entry": entries,
-    })
+    });
+    let resources: Vec<&StoredResource> = {
+        let mut seen = HashSet::new();
+        std::iter::once(patient)
+            .chain(sections.iter().flat_map(|section| section.resources.iter()))
+            .filter(|resource| seen.insert((&resource.resource_type, &resource.id)))
+            .collect()
+    };
+    let composition = composition.to_string();
+    let mut text = head.to_string();
+    text.reserve(
+        composition.len()
+            + resources
+                .iter()
+                .map(|resource| resource.json.len() + base.len() + 64)
+                .sum::<usize>(),
+    );
+    // `{...}` without its closing brace, then the entries.
+    text.pop();
+    text.push_str(",\"entry\":[");
+    let mut entry = |full_url: &str, resource: &str| {
+        if !text.ends_with('[') {
+            text.push(',');
+        }
+        text.push_str("{\"fullUrl\":");
+        text.push_str(&Value::from(full_url).to_string());
+        text.push_str(",\"resource\":");
+        // Stored JSON is one compact JSON object (a deleted version, never summarised, is empty).
+        text.push_str(if resource.is_empty() {
+            "null"
+        } else {
+            resource
+        });
+        text.push('}');
+    };
+    entry(&composition_url, &composition);
+    for resource in resources {
+        entry(&full_url(resource), &resource.json);
+    }
+    text.push_str("]}");
+    text
 }
 
 /// `YYYY-MM-DD` of a timestamp (UTC).

@@ -118,9 +118,9 @@ pub(crate) async fn compartment(
     if let Some(kind) = summary {
         let document = context
             .app(&state)
-            .summary(kind, &id, &context.base, app::now())
+            .summary_json(kind, &id, &context.base, app::now())
             .await?;
-        return Ok(fhir_json(StatusCode::OK, document.to_string()));
+        return Ok(fhir_json(StatusCode::OK, document));
     }
     let types = match target.as_str() {
         "$everything" | "*" => Vec::new(),
