@@ -238,14 +238,7 @@ fn attempt(
         if savepoints {
             results.push(run_job(connection, params, job, clock));
         } else {
-            match write::apply(
-                connection,
-                params,
-                &job.ops,
-                &job.templates,
-                job.only_new,
-                clock.now(),
-            ) {
+            match apply_job(connection, params, job, clock) {
                 Ok(outcomes) => results.push(Ok(outcomes)),
                 Err(Fault(error)) => return Attempt::JobFailed(index, error),
             }
@@ -276,6 +269,23 @@ fn attempt(
     Attempt::Done
 }
 
+/// Applies one job's operations at the clock's time (see [`write::apply`]).
+fn apply_job(
+    connection: &Connection,
+    params: &mut ParamIds,
+    job: &Job,
+    clock: &dyn Clock,
+) -> Result<Vec<WriteOutcome>> {
+    write::apply(
+        connection,
+        params,
+        &job.ops,
+        &job.templates,
+        job.only_new,
+        clock.now(),
+    )
+}
+
 /// One job inside its savepoint: released on success, rolled back on failure.
 fn run_job(
     connection: &Connection,
@@ -287,14 +297,7 @@ fn run_job(
         .prepare_cached("SAVEPOINT job")
         .and_then(|mut statement| statement.execute([]))
         .map_err(|error| StoreError::from(Fault::from(error)))?;
-    let result = write::apply(
-        connection,
-        params,
-        &job.ops,
-        &job.templates,
-        job.only_new,
-        clock.now(),
-    );
+    let result = apply_job(connection, params, job, clock);
     let end = if result.is_ok() {
         connection.execute_batch("RELEASE job")
     } else {
