@@ -64,8 +64,8 @@ pub(crate) enum CardCommand {
         /// `login`, or `consent:<organisation id>` for a consent at that organisation's reception.
         #[arg(long, default_value = LOGIN_PURPOSE)]
         purpose: String,
-        /// The challenge, as the server issued it.
-        #[arg(long)]
+        /// The challenge, as the server issued it (base64url: it may begin with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         challenge: String,
         /// The patient's account id.
         #[arg(long)]

@@ -1,5 +1,6 @@
 //! Unit tests of the command line: the PostgreSQL pool flags default to the store's own defaults,
-//! map onto its options; a retention policy file overrides the defaults it names.
+//! map onto its options; a retention policy file overrides the defaults it names; values that
+//! begin with `-` are values where they can.
 
 use clap::Parser as _;
 
@@ -105,4 +106,28 @@ fn a_patient_password_is_never_taken_from_the_command_line() {
         }
         _ => panic!("not a patient command"),
     }
+}
+
+/// A challenge is base64url, so one in 64 begins with `-`: it must still be the challenge.
+#[test]
+fn a_challenge_beginning_with_a_hyphen_is_a_challenge() {
+    let cli = Cli::try_parse_from([
+        "tsunagu",
+        "card",
+        "sign",
+        "--key",
+        "card.pem",
+        "--challenge",
+        "-mAbC_123",
+        "--account",
+        "demo-001",
+    ])
+    .expect("parse");
+    let crate::Command::Card {
+        action: crate::patients::CardCommand::Sign { challenge, .. },
+    } = cli.command
+    else {
+        panic!("not card sign");
+    };
+    assert_eq!(challenge, "-mAbC_123");
 }
