@@ -408,6 +408,12 @@ impl AuditLog {
     }
 
     fn shut_down(&mut self) {
+        // The idle read-only connections close first: the last connection to close a WAL database
+        // copies the WAL back and removes it, which a read-only one cannot do (the WAL was left
+        // behind, and the next start read it whole).
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
         self.sender.take();
         if let Some(writer) = self.writer.take() {
             // The writer only ends by its queue closing; a panic there has been reported already.

@@ -209,6 +209,24 @@ fn committed_entries_are_copied_into_the_database_file_in_the_background() {
 }
 
 #[test]
+fn closing_the_log_leaves_no_wal_behind() {
+    let fixture = Fixture::new();
+    let log = fixture.open();
+    for i in 0..20 {
+        log.append_blocking(&record(i)).unwrap();
+    }
+    // Reads leave idle read-only connections in the pool.
+    assert_eq!(log.entries(0, 5).unwrap().len(), 5);
+    log.close();
+    let mut wal = fixture.path.clone().into_os_string();
+    wal.push("-wal");
+    assert!(
+        !std::path::Path::new(&wal).exists(),
+        "the WAL was left beside the log"
+    );
+}
+
+#[test]
 fn a_failed_commit_is_an_error_for_every_caller_and_the_log_recovers() {
     let fixture = Fixture::new();
     let log = AuditLog::open_with(
