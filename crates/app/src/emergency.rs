@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 use store::{Condition, SearchQuery, StoredResource, Timestamp, TokenSystem, ValueTest};
 
-use crate::consent::{Member, OrganisationKind, period_covers, reference, token_is};
+use crate::consent::{Member, OrganisationKind, period_covers, token_is};
 use crate::{App, AppError, Viewer};
 
 /// How long an emergency window stays open.
@@ -21,6 +21,13 @@ pub const EMERGENCY_WINDOW_MINUTES: i64 = 30;
 pub const REVIEW_SYSTEM: &str = "https://tsunagu.jp/fhir/CodeSystem/task-code";
 /// The Task code of an emergency access awaiting review.
 pub const REVIEW_CODE: &str = "emergency-access-review";
+/// The Task identifier that names the window's holder: `<patient>/<organisation>/<user>`.
+pub const WINDOW_SYSTEM: &str = "https://tsunagu.jp/fhir/NamingSystem/emergency-window";
+
+/// The identifier value of `user`'s window at `organisation` on `patient` (ids hold no `/`).
+fn window_key(patient: &str, organisation: &str, user: &str) -> String {
+    format!("{patient}/{organisation}/{user}")
+}
 
 /// `code` is the review Task code.
 fn review_code() -> Condition {
@@ -74,6 +81,10 @@ impl App {
         let end = Timestamp(now.0 + EMERGENCY_WINDOW_MINUTES * 60_000_000);
         let task = json!({
             "resourceType": "Task",
+            "identifier": [{
+                "system": WINDOW_SYSTEM,
+                "value": window_key(patient, &member.organisation, &member.user),
+            }],
             "status": "requested",
             "intent": "order",
             "code": {"coding": [{"system": REVIEW_SYSTEM, "code": REVIEW_CODE}]},
@@ -102,40 +113,24 @@ impl App {
         patient: &str,
         now: Timestamp,
     ) -> Result<bool, AppError> {
+        // The holder's own windows on the patient, by their identifier: what a check costs does
+        // not depend on how many windows colleagues opened on the patient before.
         let query = SearchQuery {
             types: vec!["Task".into()],
-            filters: vec![
-                vec![review_code()],
-                vec![reference("patient", "Patient", patient)],
-                vec![reference("requester", "Organization", &member.organisation)],
-            ]
-            .into_iter()
+            filters: std::iter::once(vec![Condition::Match {
+                param: "identifier".into(),
+                test: ValueTest::Token {
+                    system: TokenSystem::Is(WINDOW_SYSTEM.into()),
+                    code: Some(window_key(patient, &member.organisation, &member.user)),
+                },
+            }])
+            .chain([vec![review_code()]])
             .chain(period_covers(now))
             .collect(),
-            count: 100,
+            count: 1,
             ..SearchQuery::default()
         };
-        let mut query = query;
-        loop {
-            let page = self.store.search_latest(&query).await?;
-            // The window belongs to the user who opened it: every open window of the organisation
-            // on this patient is looked at, however many colleagues opened one too.
-            let theirs = page.matches.iter().any(|task| {
-                serde_json::from_str::<Value>(&task.json)
-                    .ok()
-                    .and_then(|body| {
-                        body.pointer("/requester/display")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .is_some_and(|user| user == member.user)
-            });
-            match page.next {
-                _ if theirs => return Ok(true),
-                Some(cursor) => query.cursor = Some(cursor),
-                None => return Ok(false),
-            }
-        }
+        Ok(!self.store.search_latest(&query).await?.matches.is_empty())
     }
 
     /// Emergency accesses awaiting review, oldest first.
