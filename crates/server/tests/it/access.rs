@@ -341,6 +341,12 @@ async fn an_emergency_window_opens_the_emergency_data_set_only_and_awaits_review
         ..physician.clone()
     };
     assert!(emergency(now, &colleague).await.is_err());
+    // The same user name at another hospital holds no window either.
+    let namesake = Member {
+        organisation: format!("{}-elsewhere", physician.organisation),
+        ..physician.clone()
+    };
+    assert!(emergency(now, &namesake).await.is_err());
     // Time-boxed.
     let later = app::Timestamp(now.0 + (app::EMERGENCY_WINDOW_MINUTES + 1) * 60_000_000);
     assert!(emergency(later, &physician).await.is_err());
