@@ -3,7 +3,8 @@
 //! * A patient's **Consent** names the grantee organisation (`provision.actor`, a reference to
 //!   `Organization/<registry id>`), a validity period (`provision.period`), status `active`, and
 //!   optionally categories. Revoking sets the status to `inactive`: the very next request is
-//!   decided without it (consents are looked up on every decision, never cached across requests).
+//!   decided without it (every decision reads the store's count of Consent writes, and what was
+//!   kept from an earlier request counts only while it is unchanged: [`ConsentGrants`]).
 //! * A **member** of an organisation ([`Member`]) sees, within what its organisation kind and role
 //!   may see at all ([`allowed_types`]): everything its own facility submitted, and a patient's
 //!   other data only under an active consent of that patient to its organisation. Without one it
@@ -206,6 +207,12 @@ impl App {
     }
 
     /// Whether `patient` has an active consent to `organisation` in force at `now`.
+    ///
+    /// Decided from the periods of the patient's active consents to the organisation, kept across
+    /// requests ([`ConsentGrants`]) while the store's count of Consent writes stays the same; the
+    /// count is read on every decision, so a consent granted or revoked by anyone, in this process
+    /// or another, decides the very next request. A store that does not count them (PostgreSQL)
+    /// is asked every time.
     pub(crate) async fn consented(
         &self,
         patient: &str,
@@ -217,24 +224,158 @@ impl App {
         {
             return Ok(*answer);
         }
-        let query = SearchQuery {
-            types: vec!["Consent".into()],
-            filters: vec![
-                vec![reference("patient", "Patient", patient)],
-                vec![reference("actor", "Organization", organisation)],
-                vec![token_is("status", "active")],
-            ]
-            .into_iter()
-            .chain(period_covers(now))
-            .collect(),
-            count: 1,
-            ..SearchQuery::default()
+        let kept = match self.store.write_generation("Consent").await? {
+            Some(generation) => match self.grants.get(patient, organisation, generation) {
+                Some(periods) => Some(periods),
+                None => {
+                    let periods = self.active_consent_periods(patient, organisation).await?;
+                    if let Some(periods) = &periods {
+                        self.grants
+                            .keep(patient, organisation, generation, periods.clone());
+                    }
+                    periods
+                }
+            },
+            None => None,
         };
-        let answer = self.store.exists(&query).await?;
+        let answer = match kept {
+            Some(periods) => periods.iter().any(|period| period.covers(now)),
+            None => {
+                let mut query = consent_query(patient, organisation);
+                query.filters.extend(period_covers(now));
+                query.count = 1;
+                self.store.exists(&query).await?
+            }
+        };
         if let Ok(mut decided) = self.consents.decided.lock() {
             decided.insert(patient.to_owned(), answer);
         }
         Ok(answer)
+    }
+
+    /// The periods of `patient`'s active consents to `organisation`, as the store's index holds
+    /// them (extracted by the same registry); `None` when there are more than
+    /// [`MOST_KEPT_CONSENTS`] (decided by a search every time) or one cannot be read.
+    async fn active_consent_periods(
+        &self,
+        patient: &str,
+        organisation: &str,
+    ) -> Result<Option<Vec<Period>>, AppError> {
+        let mut query = consent_query(patient, organisation);
+        query.count = MOST_KEPT_CONSENTS;
+        let page = self.store.search_latest(&query).await?;
+        if page.next.is_some() {
+            return Ok(None);
+        }
+        let mut periods = Vec::with_capacity(page.matches.len());
+        for consent in &page.matches {
+            let Ok(body) = serde_json::from_str::<Value>(&consent.json) else {
+                return Ok(None);
+            };
+            let entries = self.registry.extract("Consent", &body);
+            if let Some(period) = Period::of(&entries) {
+                periods.push(period);
+            }
+        }
+        Ok(Some(periods))
+    }
+}
+
+/// The search for `patient`'s active consents to `organisation` (whatever their period).
+fn consent_query(patient: &str, organisation: &str) -> SearchQuery {
+    SearchQuery {
+        types: vec!["Consent".into()],
+        filters: vec![
+            vec![reference("patient", "Patient", patient)],
+            vec![reference("actor", "Organization", organisation)],
+            vec![token_is("status", "active")],
+        ],
+        ..SearchQuery::default()
+    }
+}
+
+/// More active consents of one patient to one organisation than this are not kept: each decision
+/// about them is a search.
+const MOST_KEPT_CONSENTS: u32 = 16;
+
+/// (patient, organisation) pairs kept at most; the whole map is dropped when it is full (the next
+/// decision of each pair looks again).
+const MOST_KEPT_PAIRS: usize = 100_000;
+
+/// One active consent's `period` as the store's index holds it: the earliest start and the latest
+/// end of its `period` entries (an open end is the end of time). The store's search for a consent
+/// in force at `now` (`period_covers`) matches exactly when [`Period::covers`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Period {
+    starts: i64,
+    ends: i64,
+}
+
+impl Period {
+    /// From a Consent's index entries; `None` without a `period` (such a consent is never in
+    /// force: both of `period_covers`' conditions need an entry).
+    fn of(entries: &[store::IndexEntry]) -> Option<Period> {
+        entries
+            .iter()
+            .filter(|entry| entry.param == "period")
+            .filter_map(|entry| match entry.value {
+                store::IndexValue::Date { low, high } => Some(Period {
+                    starts: low,
+                    ends: high,
+                }),
+                _ => None,
+            })
+            .reduce(|a, b| Period {
+                starts: a.starts.min(b.starts),
+                ends: a.ends.max(b.ends),
+            })
+    }
+
+    /// `period=le<now>` and `period=ge<now>`: started by `now` and not ended before it.
+    fn covers(self, now: Timestamp) -> bool {
+        self.starts <= now.0 && self.ends >= now.0
+    }
+}
+
+/// The periods of each (patient, organisation)'s active consents, kept across requests with the
+/// store's count of Consent writes they were read at (`Store::write_generation`): valid only
+/// while the count is the same, and then exactly what a search would find (a consent's period is
+/// compared with the time of each decision, so one that ends stops counting at its end).
+#[derive(Debug, Default)]
+pub(crate) struct ConsentGrants {
+    kept: Mutex<HashMap<(String, String), Kept>>,
+}
+
+/// The periods of one pair's active consents and the count of Consent writes they were read at.
+#[derive(Debug)]
+struct Kept {
+    generation: u64,
+    periods: Vec<Period>,
+}
+
+impl ConsentGrants {
+    fn get(&self, patient: &str, organisation: &str, generation: u64) -> Option<Vec<Period>> {
+        let kept = self.kept.lock().ok()?;
+        // A borrowed key would need a second map type; one lookup allocates two short strings.
+        let kept = kept.get(&(patient.to_owned(), organisation.to_owned()))?;
+        (kept.generation == generation).then(|| kept.periods.clone())
+    }
+
+    /// Keeps what was read at `generation` (read before the search that found `periods`: a write
+    /// committed after that moves the count, so what it changed is never taken as current).
+    fn keep(&self, patient: &str, organisation: &str, generation: u64, periods: Vec<Period>) {
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() >= MOST_KEPT_PAIRS {
+                kept.clear();
+            }
+            kept.insert(
+                (patient.to_owned(), organisation.to_owned()),
+                Kept {
+                    generation,
+                    periods,
+                },
+            );
+        }
     }
 }
 
@@ -385,17 +526,11 @@ pub(crate) fn single_patient(query: &SearchQuery) -> Option<String> {
 
 /// Whether a Patient holds a patient id of the member's own facility (the organisation treats
 /// them: it may see who they are, not what others recorded).
-pub(crate) fn linked(patient: &Value, member: &Member) -> bool {
+pub(crate) fn linked(patient: &crate::visibility::Marks, member: &Member) -> bool {
     let Some(institution) = &member.institution else {
         return false;
     };
-    let system = format!("{}1{institution}", jp::FACILITY_PATIENT_ID_PREFIX);
-    patient
-        .get("identifier")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|identifier| identifier.get("system").and_then(Value::as_str) == Some(system.as_str()))
+    patient.has_identifier_system(&format!("{}1{institution}", jp::FACILITY_PATIENT_ID_PREFIX))
 }
 
 /// The patient a stored resource belongs to (itself for a Patient), if any.
@@ -495,54 +630,4 @@ impl App {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::Value;
-
-    use super::{patient_of, patient_of_json};
-
-    #[test]
-    fn the_patient_of_json_text_is_the_patient_of_its_body() {
-        let cases = [
-            (
-                "Observation",
-                r#"{"subject":{"reference":"Patient/p1"},"valueString":"x"}"#,
-            ),
-            (
-                "AllergyIntolerance",
-                r#"{"patient":{"reference":"Patient/p2"}}"#,
-            ),
-            ("Coverage", r#"{"beneficiary":{"reference":"Patient/p3"}}"#),
-            // A subject that is not a patient, then a patient.
-            (
-                "Observation",
-                r#"{"subject":{"reference":"Group/g"},"patient":{"reference":"Patient/p4"}}"#,
-            ),
-            ("Observation", r#"{"subject":{"display":"no reference"}}"#),
-            ("Observation", r#"{"subject":{"reference":"Group/g"}}"#),
-            // Not a Reference (Contract.subject is a list): the whole body decides.
-            (
-                "Contract",
-                r#"{"subject":[{"reference":"Patient/p5"}],"patient":{"reference":"Patient/p6"}}"#,
-            ),
-            ("Basic", r#"{"code":{"text":"x"}}"#),
-            ("Patient", r#"{"id":"self"}"#),
-        ];
-        for (resource_type, json) in cases {
-            let body: Value = serde_json::from_str(json).expect("json");
-            assert_eq!(
-                patient_of_json(resource_type, "self", json),
-                patient_of(resource_type, "self", &body),
-                "{json}"
-            );
-        }
-        assert_eq!(
-            patient_of_json(
-                "Observation",
-                "o",
-                r#"{"subject":{"reference":"Patient/p1"}}"#
-            )
-            .as_deref(),
-            Some("p1")
-        );
-    }
-}
+mod tests;

@@ -56,6 +56,8 @@ pub struct App {
     viewer: Viewer,
     /// Consent decisions made while answering for this viewer (a façade per request).
     consents: Arc<consent::ConsentCache>,
+    /// The periods of patients' consents to organisations, kept across requests (one per `App::new`).
+    grants: Arc<consent::ConsentGrants>,
     /// The patients this façade touched, for the request's audit entries.
     ledger: Arc<access::AccessLedger>,
 }
@@ -77,6 +79,7 @@ impl App {
             settings: Arc::new(settings),
             viewer: Viewer::default(),
             consents: Arc::default(),
+            grants: Arc::default(),
             ledger: Arc::default(),
         }
     }
@@ -104,29 +107,21 @@ impl App {
     /// # Errors
     /// `Unavailable` when a consent cannot be looked up.
     pub(crate) async fn permits(&self, resource: &StoredResource) -> Result<bool, AppError> {
-        if let Viewer::Patient(own) = &self.viewer {
-            // A patient reads their own compartment, whatever id they put in the URL.
-            let body: serde_json::Value = serde_json::from_str(&resource.json)
-                .map_err(|error| AppError::Internal(Box::new(error)))?;
-            let patient = consent::patient_of(&resource.resource_type, &resource.id, &body);
-            let theirs = patient.as_ref() == Some(own);
-            let permitted = theirs && self.viewer.may_see(&body);
-            if let Some(patient) = patient {
-                self.record_access(&patient, permitted);
-            }
-            return Ok(permitted);
-        }
-        let Viewer::Member(member) = &self.viewer else {
+        if !matches!(self.viewer, Viewer::Patient(_) | Viewer::Member(_)) {
             return Ok(self.visible(resource));
-        };
-        let body: serde_json::Value = serde_json::from_str(&resource.json)
+        }
+        let marks = visibility::Marks::read(&resource.resource_type, &resource.id, &resource.json)
             .map_err(|error| AppError::Internal(Box::new(error)))?;
-        let patient = consent::patient_of(&resource.resource_type, &resource.id, &body);
-        let permitted = self
-            .member_permits(member, resource, &body, patient.as_deref())
-            .await?;
-        if let Some(patient) = patient {
-            self.record_access(&patient, permitted);
+        let permitted = match &self.viewer {
+            // A patient reads their own compartment, whatever id they put in the URL.
+            Viewer::Patient(own) => {
+                marks.patient.as_ref() == Some(own) && self.viewer.may_see_marked(&marks)
+            }
+            Viewer::Member(member) => self.member_permits(member, resource, &marks).await?,
+            _ => unreachable!("only patients and members are decided here"),
+        };
+        if let Some(patient) = &marks.patient {
+            self.record_access(patient, permitted);
         }
         Ok(permitted)
     }
@@ -136,8 +131,7 @@ impl App {
         &self,
         member: &Member,
         resource: &StoredResource,
-        body: &serde_json::Value,
-        patient: Option<&str>,
+        marks: &visibility::Marks,
     ) -> Result<bool, AppError> {
         if !member
             .visible_types()
@@ -145,20 +139,21 @@ impl App {
         {
             return Ok(false);
         }
-        if !self.viewer.may_see(body) {
+        if !self.viewer.may_see_marked(marks) {
             return Ok(false);
         }
-        let own = member.institution.as_deref().is_some_and(|institution| {
-            visibility::has_tag(body, visibility::SUBMITTER_SYSTEM, institution)
-        });
+        let own = member
+            .institution
+            .as_deref()
+            .is_some_and(|institution| marks.has_tag(visibility::SUBMITTER_SYSTEM, institution));
         if own {
             return Ok(true);
         }
-        let Some(patient) = patient else {
+        let Some(patient) = &marks.patient else {
             // Not a patient's data (directory data).
             return Ok(true);
         };
-        if resource.resource_type == "Patient" && consent::linked(body, member) {
+        if resource.resource_type == "Patient" && consent::linked(marks, member) {
             return Ok(true);
         }
         self.consented(patient, &member.organisation, now()).await

@@ -506,6 +506,13 @@ impl store::Store for TimedStore {
         result
     }
 
+    async fn write_generation(&self, resource_type: &str) -> Result<Option<u64>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.write_generation(resource_type).await;
+        self.times.search.add(started);
+        result
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let started = Instant::now();
         let result = self.inner.history(query).await;

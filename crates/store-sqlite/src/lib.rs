@@ -386,6 +386,15 @@ impl Store for SqliteStore {
         }
     }
 
+    /// One statement on the calling task (one row of a small table): a few microseconds, against
+    /// the consent search it lets the app skip.
+    async fn write_generation(&self, resource_type: &str) -> Result<Option<u64>, StoreError> {
+        let resource_type = resource_type.to_owned();
+        self.readers
+            .run_here(move |connection| read::write_generation(connection, &resource_type))
+            .await
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         let query = query.clone();
         self.readers

@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "distribution_key",
         sql: include_str!("../migrations/0002_distribution_key.sql"),
     },
+    Migration {
+        version: 3,
+        name: "write_generation",
+        sql: include_str!("../migrations/0003_write_generation.sql"),
+    },
 ];
 
 /// The schema version this binary writes and understands.

@@ -36,6 +36,19 @@ pub(crate) fn read(
     Ok(resource)
 }
 
+/// The count of committed writes of `resource_type` (`migrations/0003_write_generation.sql`);
+/// `None` for a type that is not counted.
+pub(crate) fn write_generation(
+    connection: &Connection,
+    resource_type: &str,
+) -> Result<Option<u64>> {
+    let count = connection
+        .prepare_cached("SELECT n FROM write_generation WHERE type = ?1")?
+        .query_row(params![resource_type], |row| column_u64(row, 0))
+        .optional()?;
+    Ok(count)
+}
+
 /// One version of a resource.
 pub(crate) fn vread(
     connection: &Connection,

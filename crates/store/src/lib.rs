@@ -146,6 +146,22 @@ pub trait Store: Send + Sync + 'static {
         Ok(!self.search_latest(&query).await?.matches.is_empty())
     }
 
+    /// A count that moves whenever a write of a resource of `resource_type` is committed, by this
+    /// process or any other: two reads that give the same number saw no such write between them.
+    /// Read so that it sees every write committed before it started, as [`Store::exists`] does.
+    /// What lets a caller keep something derived from resources of that type (the consent
+    /// decisions) for as long as the number stays the same, at the cost of reading it.
+    ///
+    /// `None` when the store does not count writes of that type, or cannot read the count for
+    /// less than the lookup it would save: the caller then looks again every time. The default.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Internal`.
+    async fn write_generation(&self, resource_type: &str) -> Result<Option<u64>, StoreError> {
+        let _ = resource_type;
+        Ok(None)
+    }
+
     /// History of one resource, one type, or the whole system, newest first, paged by cursor.
     ///
     /// # Errors

@@ -95,3 +95,54 @@ fn a_stored_submission_is_its_submitters_record() {
     assert!(!facility(ELSEWHERE).may_see(&resource));
     assert!(!Viewer::Patient("p".into()).may_see(&resource));
 }
+
+#[test]
+fn marks_read_from_the_text_are_the_marks_of_the_parsed_body() {
+    let cases = [
+        (
+            "Patient",
+            r#"{"resourceType":"Patient","meta":{"tag":[{"system":"s","code":"c","display":"d"}]},"identifier":[{"system":"urn:a","value":"1"},{"value":"2"},{"system":"urn:b"}],"name":[{"family":"x"}]}"#,
+        ),
+        ("Patient", r#"{"resourceType":"Patient"}"#),
+        // Escapes in strings, a tag without a code, an empty meta.
+        (
+            "Observation",
+            r#"{"meta":{"tag":[{"system":"s\"q","code":"\u3042"},{"system":"s"}]},"subject":{"reference":"Patient/p1"}}"#,
+        ),
+        (
+            "Observation",
+            r#"{"meta":{},"patient":{"reference":"Patient/p2"}}"#,
+        ),
+        // Identifiers of other types are not read.
+        ("Composition", r#"{"identifier":{"system":"urn:a"}}"#),
+        // Shapes R4 does not allow: the whole body decides.
+        (
+            "Patient",
+            r#"{"meta":{"tag":{"system":"s","code":"c"}},"identifier":[{"system":1}]}"#,
+        ),
+        (
+            "Observation",
+            r#"{"meta":{"tag":[{"system":"s","code":7}]}}"#,
+        ),
+        ("Patient", r#"{"identifier":"urn:a"}"#),
+    ];
+    for (index, (resource_type, json)) in cases.into_iter().enumerate() {
+        // The first five are R4's shape: read without building the body.
+        assert_eq!(
+            Marks::read_r4(resource_type, "self", json).is_ok(),
+            index < 5,
+            "{json}"
+        );
+        let body: Value = serde_json::from_str(json).expect("json");
+        assert_eq!(
+            Marks::read(resource_type, "self", json).expect("marks"),
+            Marks::of_body(resource_type, "self", &body),
+            "{json}"
+        );
+    }
+    let marks = Marks::read("Patient", "p", cases[0].1).expect("marks");
+    assert!(marks.has_tag("s", "c") && !marks.has_tag("s", "d"));
+    assert!(marks.has_identifier_system("urn:b") && !marks.has_identifier_system("urn:c"));
+    assert_eq!(marks.patient.as_deref(), Some("p"));
+    assert!(Marks::read("Patient", "p", "{not json").is_err());
+}

@@ -38,7 +38,7 @@ fn other_doctor() -> Member {
     member("org-other", OTHER, OrganisationKind::Hospital, Role::Doctor)
 }
 
-/// A façade answering for one request of `member` (consents are looked up afresh per request).
+/// A façade answering for one request of `member` (consents are decided afresh per request).
 fn as_member(app: &TestApp, member: &Member) -> App {
     app.state.app.for_viewer(Viewer::Member(member.clone()))
 }
