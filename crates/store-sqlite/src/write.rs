@@ -308,6 +308,9 @@ fn put(
 
 /// Records a new current version. Its body stays in `resource` (the version row's `json` is NULL)
 /// until [`retire_version`] copies it over, so a create writes its JSON once.
+///
+/// Every version written (create, update, delete) passes here, so it also counts the write
+/// ([`count_write`]).
 fn append_version(
     connection: &Connection,
     pk: i64,
@@ -322,6 +325,22 @@ fn append_version(
              VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
         )?
         .execute(params![pk, resource_type, version, now.0, method])?;
+    count_write(connection, resource_type)
+}
+
+/// The resource types whose writes are counted in `write_generation` (`Store::write_generation`;
+/// `migrations/0003_write_generation.sql` gives each a row): Consent, which every request's
+/// decision reads.
+pub(crate) const COUNTED_TYPES: &[&str] = &["Consent"];
+
+/// Adds one to the count of writes of `resource_type`, when it is counted, in the transaction of
+/// the write.
+fn count_write(connection: &Connection, resource_type: &str) -> Result<()> {
+    if COUNTED_TYPES.contains(&resource_type) {
+        connection
+            .prepare_cached("UPDATE write_generation SET n = n + 1 WHERE type = ?1")?
+            .execute(params![resource_type])?;
+    }
     Ok(())
 }
 

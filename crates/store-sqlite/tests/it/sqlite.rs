@@ -216,3 +216,69 @@ async fn empty_write_is_a_no_op() {
     assert_eq!(store.write(Vec::new()).await.expect("write"), Vec::new());
     assert_eq!(store.stats().calls, 0);
 }
+
+/// Every committed write of a Consent moves `write_generation("Consent")`, whoever wrote it (a
+/// second store on the same file stands for another process); a write that fails, or of another
+/// type, leaves it alone; an uncounted type has none.
+#[tokio::test]
+async fn committed_consent_writes_and_only_those_move_the_write_generation() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let store = open_in(&directory);
+    let other = open_in(&directory);
+    let count = || async { store.write_generation("Consent").await.expect("count") };
+    let consent = |id: &str, status: &str| ResourceWrite {
+        resource_type: "Consent".to_owned(),
+        id: id.to_owned(),
+        body: json!({"resourceType": "Consent", "id": id, "status": status}),
+        index: Vec::new(),
+        compartments: Vec::new(),
+    };
+    assert_eq!(
+        store.write_generation("Patient").await.expect("count"),
+        None
+    );
+    let start = count().await.expect("Consent writes are counted");
+
+    other
+        .write(vec![WriteOp::Create {
+            write: consent("c1", "active"),
+            if_none_exist: None,
+        }])
+        .await
+        .expect("create");
+    let created = count().await.expect("count");
+    assert!(created > start);
+
+    store.write(vec![create("p1")]).await.expect("patient");
+    assert_eq!(count().await, Some(created));
+
+    // A conflicting update fails and commits nothing.
+    let failed = other
+        .write(vec![WriteOp::Update {
+            write: consent("c1", "inactive"),
+            if_match: Some(7),
+        }])
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(count().await, Some(created));
+
+    other
+        .write(vec![WriteOp::Update {
+            write: consent("c1", "inactive"),
+            if_match: Some(1),
+        }])
+        .await
+        .expect("update");
+    let updated = count().await.expect("count");
+    assert!(updated > created);
+
+    store
+        .write(vec![WriteOp::Delete {
+            resource_type: "Consent".to_owned(),
+            id: "c1".to_owned(),
+            if_match: None,
+        }])
+        .await
+        .expect("delete");
+    assert!(count().await.expect("count") > updated);
+}
