@@ -76,8 +76,18 @@ pub(crate) fn open(path: &Path, role: Role, tuning: Tuning) -> Result<Connection
             // itself only as a backstop, when the WAL reached 65536 pages (256 MiB) because the
             // background checkpoints could not complete (they never wait for the writer).
             connection.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
-            // Keep the WAL file from staying huge after a bulk import.
-            connection.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+            // When the WAL starts over, keep its file up to a little more than the backstop's
+            // size, not beyond: frames written over a part of the file that exists cost a copy,
+            // while frames that extend it (4,120 bytes, across page boundaries) make the kernel
+            // allocate and zero the pages they half cover. With 64 MiB here the WAL was cut back
+            // after every backstop checkpoint during ingest, and zeroing was 17% of the writer's
+            // time (100,000 resources, two Bundles in flight: 9,100 -> 10,100-10,400/s, writer CPU
+            // 78 -> 67 µs per resource). A clean close removes the WAL file whatever its size.
+            connection.pragma_update(
+                None,
+                "journal_size_limit",
+                WRITER_AUTOCHECKPOINT * 4096 * 5 / 4,
+            )?;
             // Bound the work of `PRAGMA optimize` (the writer runs it now and then).
             connection.pragma_update(None, "analysis_limit", 400)?;
         }
