@@ -75,6 +75,16 @@ fn two_processes() -> TwoProcesses {
     }
 }
 
+impl TwoProcesses {
+    /// The server's store's count of Consent writes.
+    async fn consent_writes(&self) -> Option<u64> {
+        self.server_store
+            .write_generation("Consent")
+            .await
+            .expect("count")
+    }
+}
+
 async fn patient(app: &App) -> String {
     app.for_viewer(crate::Viewer::Service)
         .create(
@@ -112,22 +122,11 @@ async fn a_kept_decision_follows_the_clock_and_every_consent_write_from_any_proc
     assert!(decided(server, &person, "org-a", now).await);
     // Kept: the same count of Consent writes, so no search; the period is still compared with the
     // time of each decision.
-    let generation = processes
-        .server_store
-        .write_generation("Consent")
-        .await
-        .expect("count");
+    let generation = processes.consent_writes().await;
     assert!(decided(server, &person, "org-a", Timestamp(now.0 + DAY / 2)).await);
     assert!(!decided(server, &person, "org-a", Timestamp(now.0 + 2 * DAY)).await);
     assert!(!decided(server, &person, "org-b", now).await);
-    assert_eq!(
-        processes
-            .server_store
-            .write_generation("Consent")
-            .await
-            .expect("count"),
-        generation
-    );
+    assert_eq!(processes.consent_writes().await, generation);
 
     // Revoked by the other process: the very next decision is without it.
     other.revoke_consent(&consent.id).await.expect("revoke");
@@ -135,28 +134,10 @@ async fn a_kept_decision_follows_the_clock_and_every_consent_write_from_any_proc
 
     // Writes of other types leave the count (and what was kept) alone.
     patient(other).await;
-    assert_ne!(
-        processes
-            .server_store
-            .write_generation("Consent")
-            .await
-            .expect("count"),
-        generation
-    );
-    let after_revoke = processes
-        .server_store
-        .write_generation("Consent")
-        .await
-        .expect("count");
+    assert_ne!(processes.consent_writes().await, generation);
+    let after_revoke = processes.consent_writes().await;
     patient(other).await;
-    assert_eq!(
-        processes
-            .server_store
-            .write_generation("Consent")
-            .await
-            .expect("count"),
-        after_revoke
-    );
+    assert_eq!(processes.consent_writes().await, after_revoke);
 }
 
 #[test]
