@@ -6,8 +6,10 @@
 //! The writer calls [`Checkpointer::committed`] after every commit; the thread runs `PRAGMA
 //! wal_checkpoint(PASSIVE)`, which never waits for readers or for the writer, at most once per
 //! interval (commits in between share one checkpoint: each costs two fsyncs, and a hot page is
-//! copied once however often it changed). When a checkpoint has copied the whole WAL, the writer's
-//! next transaction starts the WAL over from its beginning, so the file stops growing. The
+//! copied once however often it changed), and runs it again at once while the commits made during
+//! the previous one left fewer frames behind. When a checkpoint has copied the
+//! whole WAL, the writer's next transaction starts the WAL over from its beginning, so the file
+//! stops growing. The
 //! writer's own automatic checkpoint (its `wal_autocheckpoint`, set by its owner) is the backstop
 //! should the thread fall behind.
 
@@ -66,13 +68,7 @@ fn run(connection: &Connection, receiver: &Receiver<()>, interval: Duration) {
             return;
         }
         let started = Instant::now();
-        // A failed checkpoint is tried again after the next commit; what it would have copied is
-        // in the WAL, durable, whether or not it was copied back yet.
-        if let Err(error) =
-            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_row| Ok(()))
-        {
-            tracing::warn!(%error, "background WAL checkpoint failed");
-        }
+        catch_up(connection);
         // Wait out the interval, remembering a commit signalled meanwhile; a dropped handle ends
         // the wait at once.
         pending = false;
@@ -83,6 +79,38 @@ fn run(connection: &Connection, receiver: &Receiver<()>, interval: Duration) {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
+    }
+}
+
+/// Most checkpoints run back to back by [`catch_up`].
+const MOST_CATCH_UPS: usize = 4;
+
+/// Runs a PASSIVE checkpoint, then again while the commits made during the previous one left a
+/// smaller remainder: the WAL is started over only once every frame in it was copied, which a
+/// checkpoint running while the writer commits never achieves alone (it copies what was there
+/// when it began), so without this the WAL grew to the writer's backstop under a steady trickle of
+/// writes.
+fn catch_up(connection: &Connection) {
+    let mut remainder = u64::MAX;
+    for _ in 0..MOST_CATCH_UPS {
+        // (busy, frames in the WAL, frames copied back); -1 for both when not in WAL mode.
+        let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        let (log, copied) = match result {
+            Ok(frames) => frames,
+            Err(error) => {
+                // Tried again after the next commit; what it would have copied is in the WAL,
+                // durable, whether or not it was copied back yet.
+                tracing::warn!(%error, "background WAL checkpoint failed");
+                return;
+            }
+        };
+        let left = u64::try_from(log.saturating_sub(copied)).unwrap_or(0);
+        if left == 0 || left >= remainder {
+            return;
+        }
+        remainder = left;
     }
 }
 
@@ -127,5 +155,32 @@ mod tests {
             "the row's pages reached the database file: {before} -> {}",
             file_size()
         );
+    }
+
+    #[test]
+    fn a_catch_up_copies_every_frame_so_the_wal_can_start_over() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = directory.path().join("db.sqlite");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x BLOB);
+                 INSERT INTO t VALUES (zeroblob(100000));",
+            )
+            .expect("schema");
+        let size =
+            || std::fs::metadata(directory.path().join("db.sqlite-wal")).map_or(0, |m| m.len());
+        let before = size();
+        assert!(before > 100_000, "the insert is in the WAL: {before}");
+        super::catch_up(&Connection::open(&path).expect("open"));
+        // Everything was copied: the next write starts the WAL over instead of appending.
+        let size =
+            || std::fs::metadata(directory.path().join("db.sqlite-wal")).map_or(0, |m| m.len());
+        let before = size();
+        writer
+            .execute("INSERT INTO t VALUES (zeroblob(1000))", [])
+            .expect("insert");
+        assert_eq!(size(), before, "the WAL was written over from its start");
     }
 }
