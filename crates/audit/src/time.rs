@@ -42,7 +42,7 @@ impl UtcTime {
     pub fn to_rfc3339(self) -> String {
         let seconds = self.0.div_euclid(1_000_000);
         let micros = self.0.rem_euclid(1_000_000);
-        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        let (year, month, day) = civil::civil_from_days(seconds.div_euclid(86_400));
         let second_of_day = seconds.rem_euclid(86_400);
         format!(
             "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
@@ -84,9 +84,9 @@ impl UtcTime {
         if !(1..=12).contains(&month) || day < 1 || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let days = days_from_civil(year, month as u32, day as u32);
+        let days = civil::days_from_civil(year, month as u32, day as u32);
         // A day past the end of its month comes back as another date.
-        if civil_from_days(days) != (year, month as u32, day as u32) {
+        if civil::civil_from_days(days) != (year, month as u32, day as u32) {
             return None;
         }
         let total = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micros;
@@ -112,32 +112,6 @@ impl<'de> Deserialize<'de> for UtcTime {
         UtcTime::parse_rfc3339(&text)
             .ok_or_else(|| serde::de::Error::custom("expected YYYY-MM-DDThh:mm:ss.ffffffZ"))
     }
-}
-
-/// Proleptic Gregorian date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use store::{IndexEntry, IndexValue};
 
 /// Formats microseconds since the epoch as `YYYY-MM-DDThh:mm:ss.ffffffZ`, with `-∞`/`+∞` for the
-/// open ends of a period (Howard Hinnant's `civil_from_days`).
+/// open ends of a period.
 pub(crate) fn instant(micros: i64) -> String {
     match micros {
         i64::MIN => return "-∞".to_owned(),
@@ -14,20 +14,7 @@ pub(crate) fn instant(micros: i64) -> String {
     }
     let days = micros.div_euclid(86_400_000_000);
     let of_day = micros.rem_euclid(86_400_000_000);
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil::civil_from_days(days);
     let seconds = of_day / 1_000_000;
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",

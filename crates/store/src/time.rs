@@ -52,7 +52,7 @@ impl Timestamp {
     /// Formats as a FHIR `instant` in UTC with millisecond precision, e.g. `2026-11-24T09:30:00.125Z`.
     pub fn to_fhir_instant(self) -> String {
         let (date, seconds_of_day, micros) = self.split();
-        let (year, month, day) = civil_from_days(date);
+        let (year, month, day) = civil::civil_from_days(date);
         format!(
             "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
             seconds_of_day / 3600,
@@ -69,7 +69,7 @@ impl Timestamp {
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
         let (date, seconds_of_day, _) = self.split();
-        let (year, month, day) = civil_from_days(date);
+        let (year, month, day) = civil::civil_from_days(date);
         format!(
             "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
             DAYS[date.rem_euclid(7) as usize],
@@ -90,21 +90,6 @@ impl Timestamp {
             micros,
         )
     }
-}
-
-/// Proleptic Gregorian date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

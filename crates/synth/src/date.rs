@@ -1,6 +1,5 @@
-//! Calendar dates without a dependency: days since 1970-01-01 in the proleptic Gregorian calendar
-//! (H. Hinnant's `days_from_civil` / `civil_from_days`), and the few formats FHIR needs. Times are
-//! Japan Standard Time (`+09:00`), which has no daylight saving.
+//! Calendar dates: days since 1970-01-01 in the proleptic Gregorian calendar (`civil`), and the
+//! few formats FHIR needs. Times are Japan Standard Time (`+09:00`), which has no daylight saving.
 
 use std::fmt;
 
@@ -11,14 +10,9 @@ pub struct Date(i32);
 impl Date {
     /// The day `year`-`month`-`day`; the parts must name a real day.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Date {
-        let year = if month <= 2 { year - 1 } else { year };
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let month_index = (month + 9) % 12;
-        let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-        let day_of_era =
-            year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year as i32;
-        Date(era * 146_097 + day_of_era - 719_468)
+        let days = civil::days_from_civil(i64::from(year), month, day);
+        // Every date the generator makes is within a few centuries of 1970.
+        Date(i32::try_from(days).unwrap_or(i32::MAX))
     }
 
     /// Parses `YYYY-MM-DD`.
@@ -36,21 +30,8 @@ impl Date {
 
     /// (year, month, day).
     pub fn ymd(self) -> (i32, u32, u32) {
-        let days = self.0 + 719_468;
-        let era = days.div_euclid(146_097);
-        let day_of_era = days - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-        let month = if month_index < 10 {
-            month_index + 3
-        } else {
-            month_index - 9
-        } as u32;
-        let year = year_of_era + era * 400 + i32::from(month <= 2);
-        (year, month, day)
+        let (year, month, day) = civil::civil_from_days(i64::from(self.0));
+        (i32::try_from(year).unwrap_or(i32::MAX), month, day)
     }
 
     pub fn year(self) -> i32 {
