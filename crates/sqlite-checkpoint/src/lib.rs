@@ -116,14 +116,15 @@ fn catch_up(connection: &Connection) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
     use std::time::Duration;
 
     use rusqlite::Connection;
 
     use super::Checkpointer;
 
-    #[test]
-    fn commits_are_copied_back_into_the_database_file() {
+    /// A WAL database with a table `t` and its writer, which never checkpoints by itself.
+    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let directory = tempfile::tempdir().expect("temp dir");
         let path = directory.path().join("db.sqlite");
         let writer = Connection::open(&path).expect("open");
@@ -133,6 +134,16 @@ mod tests {
                  CREATE TABLE t (x BLOB);",
             )
             .expect("schema");
+        (directory, path, writer)
+    }
+
+    fn size(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn commits_are_copied_back_into_the_database_file() {
+        let (_directory, path, writer) = database();
         let checkpointer = Checkpointer::spawn(
             Connection::open(&path).expect("open"),
             "test-ckpt",
@@ -142,45 +153,38 @@ mod tests {
         writer
             .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
             .expect("insert");
-        let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let before = file_size();
+        let before = size(&path);
         checkpointer.committed();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while file_size() <= before && std::time::Instant::now() < deadline {
+        while size(&path) <= before && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         drop(checkpointer);
         assert!(
-            file_size() > before + 90_000,
+            size(&path) > before + 90_000,
             "the row's pages reached the database file: {before} -> {}",
-            file_size()
+            size(&path)
         );
     }
 
     #[test]
     fn a_catch_up_copies_every_frame_so_the_wal_can_start_over() {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let path = directory.path().join("db.sqlite");
-        let writer = Connection::open(&path).expect("open");
+        let (directory, path, writer) = database();
         writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
-                 CREATE TABLE t (x BLOB);
-                 INSERT INTO t VALUES (zeroblob(100000));",
-            )
-            .expect("schema");
-        let size =
-            || std::fs::metadata(directory.path().join("db.sqlite-wal")).map_or(0, |m| m.len());
-        let before = size();
+            .execute("INSERT INTO t VALUES (zeroblob(100000))", [])
+            .expect("insert");
+        let wal = directory.path().join("db.sqlite-wal");
+        let before = size(&wal);
         assert!(before > 100_000, "the insert is in the WAL: {before}");
         super::catch_up(&Connection::open(&path).expect("open"));
         // Everything was copied: the next write starts the WAL over instead of appending.
-        let size =
-            || std::fs::metadata(directory.path().join("db.sqlite-wal")).map_or(0, |m| m.len());
-        let before = size();
         writer
             .execute("INSERT INTO t VALUES (zeroblob(1000))", [])
             .expect("insert");
-        assert_eq!(size(), before, "the WAL was written over from its start");
+        assert_eq!(
+            size(&wal),
+            before,
+            "the WAL was written over from its start"
+        );
     }
 }
