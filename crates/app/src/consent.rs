@@ -225,21 +225,21 @@ impl App {
             return Ok(*answer);
         }
         let kept = match self.store.write_generation("Consent").await? {
-            Some(generation) => match self.grants.get(patient, organisation, generation) {
-                Some(periods) => Some(periods),
-                None => {
-                    let periods = self.active_consent_periods(patient, organisation).await?;
-                    if let Some(periods) = &periods {
-                        self.grants
-                            .keep(patient, organisation, generation, periods.clone());
-                    }
-                    periods
-                }
+            Some(generation) => match self.grants.decide(patient, organisation, generation, now) {
+                Some(answer) => Some(answer),
+                None => self
+                    .active_consent_periods(patient, organisation)
+                    .await?
+                    .map(|periods| {
+                        let answer = periods.iter().any(|period| period.covers(now));
+                        self.grants.keep(patient, organisation, generation, periods);
+                        answer
+                    }),
             },
             None => None,
         };
         let answer = match kept {
-            Some(periods) => periods.iter().any(|period| period.covers(now)),
+            Some(answer) => answer,
             None => {
                 let mut query = consent_query(patient, organisation);
                 query.filters.extend(period_covers(now));
@@ -354,11 +354,20 @@ struct Kept {
 }
 
 impl ConsentGrants {
-    fn get(&self, patient: &str, organisation: &str, generation: u64) -> Option<Vec<Period>> {
+    /// Whether a kept consent of `patient` to `organisation` is in force at `now`; `None` when
+    /// nothing was kept at `generation`.
+    fn decide(
+        &self,
+        patient: &str,
+        organisation: &str,
+        generation: u64,
+        now: Timestamp,
+    ) -> Option<bool> {
         let kept = self.kept.lock().ok()?;
         // A borrowed key would need a second map type; one lookup allocates two short strings.
         let kept = kept.get(&(patient.to_owned(), organisation.to_owned()))?;
-        (kept.generation == generation).then(|| kept.periods.clone())
+        (kept.generation == generation)
+            .then(|| kept.periods.iter().any(|period| period.covers(now)))
     }
 
     /// Keeps what was read at `generation` (read before the search that found `periods`: a write
